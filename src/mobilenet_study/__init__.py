@@ -1,0 +1,1 @@
+"""MobileNet width/resolution multiplier study on CIFAR-10."""
