@@ -4,9 +4,9 @@ Conventions match PyTorch so that ``torch.nn.functional`` can serve as the refer
 NCHW layout; convolution is cross-correlation (the kernel is not flipped) with zero padding;
 pooling uses floor mode (windows that would run past the edge are dropped). No torch import here.
 
-Everything is vectorised: a strided window view of the padded input (im2col without the copy)
-contracted with the kernel by one BLAS-backed ``tensordot``; the input gradient loops only over
-the KH x KW kernel offsets, never over pixels.
+Everything is vectorised: a strided window view of the padded input becomes an im2col matrix
+that one BLAS-backed matrix product contracts with the kernel; the input gradient loops only
+over the KH x KW kernel offsets, never over pixels.
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ def conv2d(
     w = _as_float(w, "w", 4)
     _check_geometry(x.shape, w.shape, stride, padding)
     windows = _windows(x, w.shape[2], w.shape[3], stride, padding)
-    # Contract channels and kernel offsets: (N, H', W', F), then back to NCHW.
-    y = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))
-    y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    n, c, out_h, out_w, kh, kw = windows.shape
+    # im2col as (N, C·KH·KW, H'·W'): the copy runs along contiguous rows of x, and one batched
+    # GEMM with the (F, C·KH·KW) kernel matrix lands directly in NCHW order.
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, out_h * out_w)
+    y = (w.reshape(w.shape[0], -1) @ cols).reshape(n, w.shape[0], out_h, out_w)
     if b is not None:
         b = np.asarray(b)
         if b.shape != (w.shape[0],):
