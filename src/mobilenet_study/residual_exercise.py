@@ -10,6 +10,7 @@ numpy and matplotlib only: this module must not import torch.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -203,7 +204,7 @@ def residual_figure(steps: Mapping[str, np.ndarray], params: ResidualParams) -> 
     for k, (ax, name) in enumerate(zip(axes, names, strict=True)):
         title = f"{k}. {RESIDUAL_STEPS[name]}" if k else RESIDUAL_STEPS[name]
         _heatmap(ax, steps[name], f"{title}\n{steps[name].shape[0]}×{steps[name].shape[1]}")
-    for left, right in zip(axes[:-1], axes[1:], strict=True):
+    for left, right in itertools.pairwise(axes):
         a, b = left.get_position(), right.get_position()
         fig.text((a.x1 + b.x0) / 2, 0.5, "→", ha="center", va="center", fontsize=16)
     kernel = ", ".join("[" + " ".join(f"{v:g}" for v in row) + "]" for row in params.kernel[0, 0])
