@@ -17,7 +17,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What a pipeline run needs: the stage definitions, params, entry points, and the library
 # sources that dvc.yaml lists as dependencies (the code that runs is the installed package).
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config")
+PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
 VENV_BIN = str(Path(sys.executable).parent)
 
 
@@ -77,7 +77,8 @@ def pipeline_repo(tmp_path: Path) -> PipelineRepo:
     repo.run("git", "config", "user.email", "tests@example.invalid")
     repo.run("git", "config", "user.name", "tests")
     repo.dvc("init", "-q", "--force")
-    shutil.copy2(REPO_ROOT / ".dvc/config", root / ".dvc/config")
+    for name in (".dvc/config", ".dvcignore"):  # `dvc init` wrote its own
+        shutil.copy2(REPO_ROOT / name, root / name)
     shutil.copy2(REPO_ROOT / ".gitignore", root / ".gitignore")
     repo.commit("pipeline")
     return repo
