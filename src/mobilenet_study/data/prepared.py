@@ -1,0 +1,256 @@
+"""The prepared copy of CIFAR-10 that every later stage reads, and the statistics beside it.
+
+``data/prepared/{train,test}.npz`` hold ``images`` uint8 (N, 32, 32, 3) RGB and ``labels``
+int64 (N,), uncompressed so that loading is a plain read. ``metrics/data.json`` records where
+they came from, images per class, a content hash, and the per-channel mean and std of the
+training images that training normalises with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from mobilenet_study.data.archive import read_archive, read_batches_dir
+from mobilenet_study.data.cifar import CHANNELS, SPLITS, Split
+from mobilenet_study.data.download import fetch_archive, file_md5
+from mobilenet_study.data.errors import ChecksumError, DataError, PreparedDataError
+from mobilenet_study.data.image_folder import read_image_folder
+from mobilenet_study.data.source import (
+    EXTRACTED_BATCHES,
+    IMAGE_FOLDER,
+    OFFICIAL_ARCHIVE,
+    DataParams,
+    Source,
+    detect_source,
+)
+from mobilenet_study.outputs import atomic_dir
+
+# The download stage's outputs, as dvc.yaml names them (paths relative to the repository root).
+PREPARED_DIR = Path("data/prepared")
+METRICS_FILE = Path("metrics/data.json")
+PLOTS_DIR = Path("plots/data")
+# Where a downloaded archive is kept between runs (git-ignored, not a DVC output): a rerun
+# with the same md5 reuses it instead of fetching 163 MiB again.
+DOWNLOAD_DIR = Path("data/downloads")
+# What the official archive's arrays are: lossless, the reference copy of CIFAR-10.
+RAW_FORMAT = "raw"
+LOSSY_FORMATS = frozenset({"jpeg"})
+_HASH_CHUNK = 1 << 24
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Both splits, where they came from, and the statistics recorded in metrics/data.json."""
+
+    source: Source
+    image_format: str
+    splits: Mapping[str, Split]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    content_sha256: str
+
+    def metrics(self) -> dict[str, Any]:
+        """The contents of metrics/data.json."""
+        formats = set(self.image_format.split("+"))
+        return {
+            "source": self.source.given,
+            "kind": self.source.kind,
+            "image_format": self.image_format,
+            "lossy": bool(formats & LOSSY_FORMATS),
+            "images": {split: len(self.splits[split]) for split in SPLITS},
+            "per_class": {split: self.splits[split].class_counts() for split in SPLITS},
+            # In [0, 1] units (images / 255), RGB order.
+            "normalization": {"mean": list(self.mean), "std": list(self.std)},
+            "content_sha256": self.content_sha256,
+        }
+
+
+def prepare(
+    params: DataParams,
+    *,
+    root: str | Path,
+    download_dir: str | Path,
+    workers: int | None = None,
+    progress: bool = True,
+) -> PreparedData:
+    """Fetch or read CIFAR-10 from ``params.source`` and compute its statistics.
+
+    ``root`` resolves relative local paths; a URL is downloaded into ``download_dir``.
+    ``workers`` decoding processes read an image folder (default: the usable CPUs).
+    """
+    source = detect_source(params.source, root)
+    if source.kind == OFFICIAL_ARCHIVE:
+        if source.is_url:
+            url = str(source.location)
+            name = Path(urlparse(url).path).name or "cifar-10-python.tar.gz"
+            archive = fetch_archive(
+                url,
+                Path(download_dir) / name,
+                md5=params.md5,
+                timeout_s=params.timeout_s,
+                retries=params.retries,
+                progress=progress,
+            )
+        else:
+            archive = Path(source.location)
+            _check_local_md5(archive, params.md5)
+        splits, image_format = read_archive(archive), RAW_FORMAT
+    elif source.kind == EXTRACTED_BATCHES:
+        splits, image_format = read_batches_dir(source.location), RAW_FORMAT
+    else:
+        assert source.kind == IMAGE_FOLDER
+        splits, image_format = read_image_folder(source.location, workers=workers)
+    for split in SPLITS:
+        if len(splits[split]) == 0:
+            raise DataError(
+                f"{source.location}: the {split} split has no images. A usable source has both "
+                "a train and a test split; point `data.source` at a complete copy of CIFAR-10."
+            )
+    mean, std = channel_stats(splits["train"].images)
+    return PreparedData(source, image_format, splits, mean, std, content_sha256(splits))
+
+
+def _check_local_md5(archive: Path, md5: str) -> None:
+    got = file_md5(archive)
+    if got != md5:
+        raise ChecksumError(
+            f"{archive} has md5 {got}, not the {md5} that `data.md5` expects: it is not the "
+            "official cifar-10-python.tar.gz, or it is damaged (truncated copy?). Get a fresh "
+            f"copy; or, if this archive is meant to differ, set `data.md5: {got}`."
+        )
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of uint8 NHWC ``images``, in [0, 1] units.
+
+    Computed from exact per-channel histograms (bincount is several times faster than summing
+    converted chunks), so the result does not depend on chunking or float summation order.
+    """
+    pixels = images.reshape(-1, CHANNELS)
+    histogram = np.zeros((CHANNELS, 256), dtype=np.int64)
+    step = 1 << 20
+    for start in range(0, len(pixels), step):
+        chunk = pixels[start : start + step]
+        for channel in range(CHANNELS):
+            histogram[channel] += np.bincount(chunk[:, channel], minlength=256)
+    values = np.arange(256, dtype=np.int64)
+    n = len(pixels)
+    # Python ints from here on: sum(count · v²) reaches ~1e13 for CIFAR-10, exact either way.
+    means = [int(h @ values) / n for h in histogram]
+    variances = [
+        max(int(h @ (values * values)) / n - m * m, 0.0)
+        for h, m in zip(histogram, means, strict=True)
+    ]
+    return tuple(m / 255.0 for m in means), tuple(math.sqrt(v) / 255.0 for v in variances)
+
+
+def content_sha256(splits: Mapping[str, Split]) -> str:
+    """A SHA-256 over both splits' shapes, images and labels: equal iff the data is equal."""
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        images, labels = splits[split].images, splits[split].labels
+        digest.update(f"{split}:{images.shape}:{labels.shape};".encode())
+        for array in (images, labels):
+            flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+            for start in range(0, len(flat), _HASH_CHUNK):
+                digest.update(flat[start : start + _HASH_CHUNK])
+    return digest.hexdigest()
+
+
+def save_prepared(splits: Mapping[str, Split], prepared_dir: str | Path) -> None:
+    """Write ``<split>.npz`` for each split; the folder appears complete or not at all."""
+    with atomic_dir(prepared_dir) as tmp:
+        for split in SPLITS:
+            # Uncompressed: a later np.load is a plain read of the arrays.
+            np.savez(tmp / f"{split}.npz", images=splits[split].images, labels=splits[split].labels)
+
+
+def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of a prepared split: uint8 (N, 32, 32, 3) and int64 (N,)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    path = Path(prepared_dir) / f"{split}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images, labels = npz["images"], npz["labels"]
+        return Split(images, labels).images, labels
+    except FileNotFoundError:
+        raise PreparedDataError(
+            f"{path} does not exist: prepare the data first with `dvc repro download`."
+        ) from None
+    except (KeyError, ValueError, OSError) as err:
+        raise PreparedDataError(
+            f"{path} is not a prepared CIFAR-10 split ({err}): rerun `dvc repro download`."
+        ) from None
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What later stages need from metrics/data.json: provenance and normalisation."""
+
+    source: str
+    source_kind: str
+    image_format: str
+    lossy: bool
+    # Per channel, RGB, in [0, 1] units (of images / 255).
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    content_hash: str
+
+
+def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
+    """Read and check metrics/data.json as the download stage wrote it."""
+    path = Path(metrics_path)
+    redo = "rerun `dvc repro download`."
+    try:
+        raw = json.loads(path.read_text())
+        norm = raw["normalization"]
+        mean, std = (tuple(float(x) for x in norm[key]) for key in ("mean", "std"))
+        fields = {k: raw[k] for k in ("source", "kind", "image_format", "content_sha256")}
+        lossy = raw["lossy"]
+    except FileNotFoundError:
+        raise PreparedDataError(
+            f"{path} does not exist: prepare the data first with `dvc repro download`."
+        ) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise PreparedDataError(
+            f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
+        ) from None
+    if (
+        len(mean) != CHANNELS
+        or len(std) != CHANNELS
+        or not all(math.isfinite(x) for x in (*mean, *std))
+        or min(std) <= 0
+    ):
+        raise PreparedDataError(
+            f"{path}: normalization must be 3 finite means and 3 positive stds, found mean "
+            f"{mean}, std {std}: {redo}"
+        )
+    if not all(isinstance(v, str) for v in fields.values()) or not isinstance(lossy, bool):
+        raise PreparedDataError(f"{path}: source, kind, image_format or hash malformed: {redo}")
+    return DataSummary(
+        source=fields["source"],
+        source_kind=fields["kind"],
+        image_format=fields["image_format"],
+        lossy=lossy,
+        mean=(mean[0], mean[1], mean[2]),
+        std=(std[0], std[1], std[2]),
+        content_hash=fields["content_sha256"],
+    )
+
+
+def read_normalization(
+    metrics_path: str | Path = METRICS_FILE,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The training images' per-channel ``(mean, std)`` (RGB, [0, 1] units) from data.json."""
+    summary = read_summary(metrics_path)
+    return summary.mean, summary.std

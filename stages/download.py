@@ -1,0 +1,34 @@
+"""Stage `download`: fetch or read CIFAR-10 from `data.source` and write the prepared copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobilenet_study.data import (
+    DOWNLOAD_DIR,
+    METRICS_FILE,
+    PLOTS_DIR,
+    PREPARED_DIR,
+    DataParams,
+    prepare,
+    samples_figure,
+    save_prepared,
+)
+from mobilenet_study.outputs import remove_outputs, save_figure, write_json
+from mobilenet_study.params import load_params
+from mobilenet_study.stage import run_stage
+
+
+def main() -> None:
+    params = DataParams.from_params(load_params())
+    # Before any work, so that no output of an earlier source outlives a failure below.
+    remove_outputs(PREPARED_DIR, METRICS_FILE, PLOTS_DIR)
+    data = prepare(params, root=Path.cwd(), download_dir=DOWNLOAD_DIR)
+    save_prepared(data.splits, PREPARED_DIR)
+    write_json(METRICS_FILE, data.metrics())
+    title = f"CIFAR-10 training samples ({data.source.kind}, {data.image_format})"
+    save_figure(samples_figure(data.splits["train"], title=title), PLOTS_DIR / "samples.png")
+
+
+if __name__ == "__main__":  # the guard lets decoding workers (spawned) import this file
+    run_stage(main)
