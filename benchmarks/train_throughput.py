@@ -1,0 +1,199 @@
+"""Training throughput: the project's loop against a conventional DataLoader pipeline.
+
+Both train the same model with the same optimiser, batch size and numeric settings (bf16
+autocast and channels_last on CUDA) for the same number of steps, in one run; only the input
+pipeline differs:
+
+- project: the whole uint8 dataset on the device, batched crop/flip/resize/normalise there
+  (`mobilenet_study.train.train`, timed over its training steps only);
+- conventional: a Dataset of PIL images with per-sample RandomCrop(32, padding=4),
+  RandomHorizontalFlip, (Resize,) ToTensor, Normalize in DataLoader worker processes — the
+  usual public CIFAR-10 script.
+
+    python benchmarks/train_throughput.py --model mobilenet_v1 --width 1.0 --resolution 1.0 \\
+        --device cpu --data ../shared/data/cifar10-jpeg
+
+Goals (issue 5): ratio >= 1.3x on the 2-core CPU, >= 3x on one GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from mobilenet_study import train
+from mobilenet_study.data import channel_stats, load_split, read_image_folder
+from mobilenet_study.grid import input_size
+from mobilenet_study.models import build
+
+
+def load_train_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared folder (train.npz) or any image-folder mirror."""
+    if (path / "train.npz").exists():
+        return load_split(path, "train")
+    splits, _ = read_image_folder(path)
+    return splits["train"].images, splits["train"].labels
+
+
+class PILDataset(Dataset):
+    """What torchvision's CIFAR10 dataset does: one PIL image per item, transformed."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: object) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def conventional(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: train.TrainParams,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    workers: int,
+) -> float:
+    """Images per second of the DataLoader pipeline over ``steps`` steps after ``warmup``."""
+    ops = [
+        transforms.RandomCrop(32, padding=config.crop_padding),
+        transforms.RandomHorizontalFlip(),
+    ]
+    if size != 32:
+        ops.append(transforms.Resize(size, antialias=True))
+    ops += [transforms.ToTensor(), transforms.Normalize(mean, std)]
+    loader = DataLoader(
+        PILDataset(images, labels, transforms.Compose(ops)),
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    model.to(device).train()
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        train.parameter_groups(model, config.weight_decay),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+    )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
+    done, start = 0, 0.0
+    while done < warmup + steps:
+        for x, y in loader:
+            if done == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            x = x.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
+            with autocast:
+                loss = F.cross_entropy(model(x).float(), y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * config.batch_size / (time.perf_counter() - start)
+
+
+def project(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: train.TrainParams,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+) -> float:
+    """Images per second of the project's loop: one warm-up epoch, then one timed epoch."""
+    preprocess = train.Preprocess.create(mean, std, size, device)
+    test = train.DeviceDataset.from_arrays(images[:10], labels[:10], device)
+    for n_steps in (warmup, steps):
+        subset = np.arange(n_steps * config.batch_size) % len(labels)
+        data = train.DeviceDataset.from_arrays(images[subset], labels[subset], device)
+        run_config = train.TrainParams(**{**config.__dict__, "epochs": 1, "warmup_epochs": 0})
+        result = train.train(model, data, test, preprocess, run_config, progress=False)
+    return result.images_trained / result.step_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", default="mobilenet_v1")
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--resolution", type=float, default=1.0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--data", type=Path, required=True, help="prepared folder or mirror")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    images, labels = load_train_images(args.data)
+    mean, std = channel_stats(images)
+    size = input_size(args.resolution)
+    config = train.TrainParams(
+        device=args.device, epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9,
+        nesterov=True, weight_decay=5e-4, label_smoothing=0.1, warmup_epochs=0, crop_padding=4,
+        train_subset=0, test_subset=0, eval_batch_size=1000, seed=0, compile=False,
+    )  # fmt: skip
+
+    print(
+        f"{args.model} α={args.width} ρ={args.resolution} ({size}px), batch {args.batch_size}, "
+        f"{args.steps} timed steps after {args.warmup}, device "
+        f"{train.device_name(device)}, torch {torch.__version__}, {len(labels)} images"
+    )
+    torch.manual_seed(0)
+    ours = project(
+        build(args.model, args.width), images, labels, config, size, mean, std, device,
+        args.steps, args.warmup,
+    )  # fmt: skip
+    print(f"project loop:            {ours:10,.0f} images/s", flush=True)
+    torch.manual_seed(0)
+    theirs = conventional(
+        build(args.model, args.width), images, labels, config, size, mean, std, device,
+        args.steps, args.warmup, args.workers,
+    )  # fmt: skip
+    print(f"DataLoader ({args.workers} workers): {theirs:10,.0f} images/s")
+    print(f"ratio project/conventional: {ours / theirs:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

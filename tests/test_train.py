@@ -1,0 +1,223 @@
+"""The training loop on tiny synthetic data: recipe checks, augmentation, determinism, resume."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mobilenet_study import train
+from mobilenet_study.grid import RunPoint
+from mobilenet_study.models import build
+from mobilenet_study.params import ParamError, load_params
+
+from .conftest import REPO_ROOT
+
+TINY = {
+    "device": "cpu",
+    "epochs": 2,
+    "batch_size": 32,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5.0e-4,
+    "label_smoothing": 0.1,
+    "warmup_epochs": 1,
+    "crop_padding": 4,
+    "train_subset": 0,
+    "test_subset": 0,
+    "eval_batch_size": 100,
+    "seed": 0,
+    "compile": False,
+}
+
+
+def tiny_config(**changes: object) -> train.TrainParams:
+    return train.TrainParams.from_params({"train": {**TINY, **changes}})
+
+
+def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose mean colour depends on the label, so a tiny model can learn something."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    base = (labels[:, None, None, None] * 25).astype(np.int64)
+    images = np.clip(base + rng.integers(-40, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+def tiny_run(config: train.TrainParams, **kwargs: object) -> train.TrainResult:
+    device = torch.device("cpu")
+    train.seed_everything(config.seed, device)
+    train_data = train.DeviceDataset.from_arrays(*synthetic_split(160, 1), device)
+    test_data = train.DeviceDataset.from_arrays(*synthetic_split(100, 2), device)
+    preprocess = train.Preprocess.create((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 16, device)
+    model = build("mobilenet_v1", 0.25)
+    return train.train(model, train_data, test_data, preprocess, config, progress=False, **kwargs)
+
+
+def test_committed_recipe_is_valid() -> None:
+    config = train.TrainParams.from_params(load_params(REPO_ROOT / "params.yaml"))
+    assert config.epochs >= 1 and config.nesterov
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("epochs", 0, r"`train.epochs` is 0; allowed: a whole number in \[1, inf\]"),
+        ("lr", 0, r"`train.lr` is 0"),
+        ("lr", -0.1, r"`train.lr` is -0.1"),
+        ("device", "tpu", r"`train.device` is 'tpu'; allowed: auto, cpu, cuda"),
+        ("batch_size", 64, r"`train.batch_size` is 64; must not exceed train.train_subset \(50"),
+        ("label_smoothing", 1.5, r"`train.label_smoothing`"),
+        ("compile", "yes", r"`train.compile` is 'yes'; expected true or false"),
+    ],
+)
+def test_bad_recipe_names_the_key(key: str, value: object, message: str) -> None:
+    changes = {key: value}
+    if key == "batch_size":
+        changes["train_subset"] = 50
+    with pytest.raises(ParamError, match=message):
+        tiny_config(**changes)
+
+
+def test_cuda_requested_without_cuda_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParamError, match=r"`train.device` is 'cuda'; CUDA is not available"):
+        train.resolve_device("cuda")
+
+
+def test_batch_larger_than_training_set_fails_before_training() -> None:
+    config = tiny_config(batch_size=200)
+    with pytest.raises(ParamError, match=r"`train.batch_size` is 200.*\(160\)"):
+        tiny_run(config)
+
+
+def test_stratified_subset_is_balanced_seeded_and_exact() -> None:
+    labels = np.repeat(np.arange(10), 100)
+    subset = train.stratified_subset(labels, 203, seed=3)
+    assert len(subset) == 203 and len(set(subset)) == 203
+    counts = np.bincount(labels[subset], minlength=10)
+    assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(subset, train.stratified_subset(labels, 203, seed=3))
+    assert not np.array_equal(subset, train.stratified_subset(labels, 203, seed=4))
+    assert len(train.stratified_subset(labels, 0, seed=3)) == 1000
+
+
+def test_augment_crops_and_flips_like_torchvision() -> None:
+    """Every augmented image is a 32x32 window of the zero-padded image, maybe mirrored."""
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = train.augment(images, 4, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    flipped = 0
+    for k in range(len(images)):
+        matches = [
+            (dy, dx, flip)
+            for dy in range(9)
+            for dx in range(9)
+            for flip in (False, True)
+            if torch.equal(
+                out[k],
+                padded[k, :, dy : dy + 32, dx : dx + 32].flip(2)
+                if flip
+                else padded[k, :, dy : dy + 32, dx : dx + 32],
+            )
+        ]
+        assert matches, f"image {k} is not a crop of its padded original"
+        flipped += matches[0][2]
+    assert 10 < flipped < 54  # about half are mirrored
+    assert out.dtype == torch.uint8
+
+
+def test_preprocess_resizes_with_antialiasing_and_normalises() -> None:
+    prep = train.Preprocess.create((0.5, 0.4, 0.3), (0.2, 0.2, 0.2), 16, torch.device("cpu"))
+    images = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
+    x = prep(images)
+    assert x.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(x[:, 0], torch.full((2, 16, 16), 2.5))
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
+    factors = [train.lr_factor(s, 100, 10) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
+    assert factors[-1] < 0.01
+
+
+def test_weight_decay_skips_batchnorm_and_depthwise() -> None:
+    model = build("mobilenet_v1", 0.25)
+    decay, no_decay = train.parameter_groups(model, 1e-4)
+    decayed = {id(t) for t in decay["params"]}
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert id(module.weight) not in decayed
+        if isinstance(module, torch.nn.Conv2d):
+            depthwise = module.groups == module.in_channels > 1
+            assert (id(module.weight) in decayed) is not depthwise
+    assert no_decay["weight_decay"] == 0
+
+
+def test_training_learns_and_is_deterministic_on_cpu() -> None:
+    config = tiny_config(epochs=10, lr=0.2)
+    first = tiny_run(config)
+    second = tiny_run(config)
+    assert [asdict(r) | {"seconds": 0} for r in first.history] == [
+        asdict(r) | {"seconds": 0} for r in second.history
+    ]
+    assert first.history[-1].test_accuracy > 0.2  # chance is 0.1
+
+
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
+    config = tiny_config(epochs=3)
+    checkpoint = tmp_path / "last.pt"
+    uninterrupted = tiny_run(config)
+
+    def stop_after_first_epoch(record: train.EpochRecord) -> None:
+        if record.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(config, checkpoint=checkpoint, checkpoint_key="k", on_epoch=stop_after_first_epoch)
+    assert checkpoint.exists()
+    seen: list[int] = []
+    resumed = tiny_run(
+        config, checkpoint=checkpoint, checkpoint_key="k", on_epoch=lambda r: seen.append(r.epoch)
+    )
+    assert resumed.resumed_from_epoch == 1
+    assert seen == [1, 2, 3]  # replayed epoch 1, then trained 2 and 3
+    strip = [asdict(r) | {"seconds": 0} for r in resumed.history]
+    assert strip == [asdict(r) | {"seconds": 0} for r in uninterrupted.history]
+
+
+def test_checkpoint_of_other_params_is_ignored(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "last.pt"
+    config = tiny_config(epochs=1)
+    tiny_run(config, checkpoint=checkpoint, checkpoint_key="recipe-a")
+    result = tiny_run(config, checkpoint=checkpoint, checkpoint_key="recipe-b")
+    assert result.resumed_from_epoch == 0
+
+
+def test_run_metrics_fields() -> None:
+    config = tiny_config(epochs=1)
+    result = tiny_run(config)
+    point = RunPoint("mobilenet_v1", 0.25, 0.5)
+    metrics = train.run_metrics(
+        point,
+        config,
+        result,
+        params_count=123,
+        macs=456,
+        device=torch.device("cpu"),
+        data_source_kind="image_folder",
+    )
+    for key in (
+        "model", "width", "resolution", "input_size", "epochs", "test_accuracy", "test_loss",
+        "params", "macs", "train_seconds", "train_images_per_second", "device", "torch_version",
+        "data_source_kind",
+    ):  # fmt: skip
+        assert key in metrics
+    assert metrics["input_size"] == 16 and metrics["device"] == "cpu"
+    assert 0 <= metrics["test_accuracy"] <= 1

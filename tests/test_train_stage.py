@@ -1,0 +1,116 @@
+"""The training stages through DVC on a tiny configuration: outputs, bad input, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mobilenet_study.data import CLASSES
+
+from .conftest import PipelineRepo
+
+# A few hundred images, one epoch, the smallest models: seconds per run on a CPU.
+TINY_GRID = {
+    "grid.sweep.models": ["mobilenet_v1"],
+    "grid.sweep.widths": [0.25],
+    "grid.sweep.resolutions": [0.5, 1.0],
+    "grid.reference.models": ["baseline"],
+    "grid.reference.widths": [0.125],
+    "grid.reference.resolutions": [0.5],
+    "train.device": "cpu",
+    "train.epochs": 1,
+    "train.batch_size": 50,
+    "train.train_subset": 200,
+    "train.test_subset": 100,
+    "train.eval_batch_size": 100,
+    "train.warmup_epochs": 0,
+}
+
+
+def write_image_folder(root: Path, per_class: dict[str, int]) -> Path:
+    """A tiny CIFAR-10 layout of random 32x32 PNGs, images per class per split as given."""
+    rng = np.random.default_rng(0)
+    for split, count in per_class.items():
+        for cls in CLASSES:
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture
+def tiny_repo(pipeline_repo: PipelineRepo, tmp_path: Path) -> PipelineRepo:
+    folder = write_image_folder(tmp_path / "mirror", {"train": 30, "test": 12})
+    pipeline_repo.set_params({**TINY_GRID, "data.source": str(folder)})
+    pipeline_repo.commit("tiny configuration")
+    return pipeline_repo
+
+
+@pytest.mark.slow
+def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
+    tiny_repo.dvc("repro", "train", "train_reference")
+    runs = ["mobilenet_v1-0.25-0.5", "mobilenet_v1-0.25-1.0", "baseline-0.125-0.5"]
+    for run in runs:
+        metrics = json.loads((tiny_repo.path / f"metrics/train/{run}.json").read_text())
+        assert metrics["epochs"] == 1 and metrics["device"] == "cpu"
+        assert metrics["data_source_kind"] == "image_folder"
+        assert metrics["train_images"] == 200 and 0 <= metrics["test_accuracy"] <= 1
+        assert metrics["macs"] > 0 and metrics["params"] > 0
+        assert (tiny_repo.path / f"models/{run}/model.pt").stat().st_size > 10_000
+        curve = tiny_repo.path / f"plots/train/{run}/plots/metrics/test_accuracy.tsv"
+        assert curve.read_text().splitlines()[0].split("\t") == ["step", "test_accuracy"]
+        assert not list((tiny_repo.path / "checkpoints").glob(f"{run}/*.pt"))
+    assert (
+        json.loads((tiny_repo.path / f"metrics/train/{runs[0]}.json").read_text())["input_size"]
+        == 16
+    )
+
+    # Adding a width reruns only the new points.
+    tiny_repo.set_params({"grid.sweep.widths": [0.25, 0.125]})
+    again = tiny_repo.dvc("repro", "train", "train_reference").stdout
+    assert "Running stage 'train@mobilenet_v1-0.125-0.5'" in again
+    assert "Running stage 'train@mobilenet_v1-0.25-0.5'" not in again
+    assert "Running stage 'train_reference@baseline-0.125-0.5'" not in again
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("updates", "message"),
+    [
+        ({"grid.sweep.models": ["mobilenet_v9"]}, "`grid.sweep.models[0]` is 'mobilenet_v9'"),
+        ({"grid.sweep.widths": [0.0]}, "`grid.sweep.widths[0]` is 0.0"),
+        ({"grid.sweep.resolutions": [0.2]}, "`grid.sweep.resolutions[0]` is 0.2"),
+        ({"train.batch_size": 500}, "`train.batch_size` is 500"),
+        pytest.param(
+            {"train.device": "cuda"},
+            "`train.device` is 'cuda'",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+        ({"train.epochs": 0}, "`train.epochs` is 0"),
+        ({"train.lr": 0.0}, "`train.lr` is 0.0"),
+    ],
+)
+def test_bad_input_fails_before_training(
+    tiny_repo: PipelineRepo, updates: dict, message: str
+) -> None:
+    tiny_repo.dvc("repro", "download")
+    tiny_repo.set_params(updates)
+    result = tiny_repo.run("python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", check=False)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tiny_repo.path / "metrics/train").exists()
+    assert not (tiny_repo.path / "models").exists()
+
+
+@pytest.mark.slow
+def test_missing_prepared_data_names_the_stage(tiny_repo: PipelineRepo) -> None:
+    result = tiny_repo.run("python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", check=False)
+    assert result.returncode == 2
+    assert "dvc repro download" in result.stderr
