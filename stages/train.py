@@ -40,6 +40,9 @@ def main() -> None:
             checkpoint_key=train.fingerprint(config, point, dataset.content_hash),
             on_epoch=curves.log,
         )
+    train.write_predictions(
+        run.curves / "predictions.csv", dataset.test.labels, result.test_predictions, data.CLASSES
+    )
     train.save_model(run.model, result.model, point, dataset.preprocess)
     write_json(
         run.metrics,

@@ -67,6 +67,10 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
         curve = tiny_repo.path / f"plots/train/{run}/plots/metrics/test_accuracy.tsv"
         assert curve.read_text().splitlines()[0].split("\t") == ["step", "test_accuracy"]
         assert not list((tiny_repo.path / "checkpoints").glob(f"{run}/*.pt"))
+        predictions = (tiny_repo.path / f"plots/train/{run}/predictions.csv").read_text()
+        lines = predictions.splitlines()
+        assert lines[0] == "actual,predicted" and len(lines) == 1 + 100
+        assert {line.split(",")[0] for line in lines[1:]} == set(CLASSES)
     assert (
         json.loads((tiny_repo.path / f"metrics/train/{runs[0]}.json").read_text())["input_size"]
         == 16

@@ -230,6 +230,7 @@ class TrainResult:
     images_trained: int
     peak_memory_bytes: int | None
     resumed_from_epoch: int
+    test_predictions: torch.Tensor  # predicted class per test image, after the last epoch
 
 
 def fingerprint(*parts: Any) -> str:
@@ -434,6 +435,9 @@ def train(
             on_epoch(record)
 
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    # Evaluation is deterministic, so this repeats the last epoch's numbers (also on a resumed
+    # run that had nothing left to train) and keeps the predictions for the confusion matrix.
+    _, _, predictions = evaluate(model, test_data, preprocess, config.eval_batch_size, autocast)
     return TrainResult(
         model=model,
         history=history,
@@ -442,6 +446,7 @@ def train(
         images_trained=steps_per_epoch * config.batch_size * config.epochs,
         peak_memory_bytes=peak,
         resumed_from_epoch=start_epoch,
+        test_predictions=predictions.cpu(),
     )
 
 
@@ -578,6 +583,19 @@ class CurveLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.live.end()
+
+
+def write_predictions(
+    path: str | Path, labels: torch.Tensor, predicted: torch.Tensor, classes: tuple[str, ...]
+) -> None:
+    """Test-set predictions as ``actual,predicted`` class names (DVC's confusion template)."""
+    rows = ["actual,predicted"]
+    rows += [
+        f"{classes[a]},{classes[b]}"
+        for a, b in zip(labels.tolist(), predicted.tolist(), strict=True)
+    ]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(rows) + "\n")
 
 
 def save_model(path: str | Path, model: nn.Module, point: RunPoint, preprocess: Preprocess) -> None:
