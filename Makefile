@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Vega, Vega-Lite, Vega-Embed from package-lock.json, and the page template for `dvc plots show`
+# with them inlined (written where .dvc/config's plots.html_template says).
+NODE_STAMP := node_modules/.installed
+PAGE_STAMP := node_modules/.cache/mobilenet-study/.written
 # Where CIFAR-10 comes from; empty keeps params.yaml's data.source.
 DATA ?=
 
-.PHONY: setup test lint quick repro plots clean
+.PHONY: setup setup-browser test lint quick repro plots clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(PAGE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +20,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+$(PAGE_STAMP): $(STAMP) $(NODE_STAMP) src/mobilenet_study/plots_page.py .dvc/config
+	$(BIN)/python -m mobilenet_study.plots_page
+	touch $(PAGE_STAMP)
+
+# Headless Chromium for tests/test_plots_offline.py, from Debian (needs root). Never fails: without
+# a browser (apt unreachable, not root) that test skips and says why.
+setup-browser:
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends chromium; } || \
+		echo "setup-browser: could not install chromium; tests/test_plots_offline.py will skip"
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint setup-browser
 	$(BIN)/python -m pytest -q
 
 quick: setup
@@ -29,5 +48,10 @@ quick: setup
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles full $(if $(DATA),--data "$(DATA)")
 
+# Every plot in dvc.yaml, rendered offline into dvc_plots/index.html (see README).
+plots: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show
+	@echo "$(CURDIR)/dvc_plots/index.html"
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules
