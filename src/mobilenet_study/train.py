@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -92,8 +93,6 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     if requested == "auto":
-        import os
-
         torch.set_num_threads(os.cpu_count() or 1)
         print(
             f"warning: no CUDA device; training on the CPU with {torch.get_num_threads()} threads",
@@ -545,12 +544,6 @@ def load_dataset(
         images, labels = data.load_split(prepared_dir, split)
         keep = stratified_subset(labels, size, config.seed)
         splits[split] = DeviceDataset.from_arrays(images[keep], labels[keep], device)
-    if len(splits["train"]) < config.batch_size:
-        raise p.ParamError(
-            "train.batch_size",
-            config.batch_size,
-            f"must not exceed the number of training images ({len(splits['train'])})",
-        )
     preprocess = Preprocess.create(summary.mean, summary.std, point.input_size, device)
     return LoadedData(
         splits["train"], splits["test"], preprocess, summary.source_kind, summary.content_hash
