@@ -1,0 +1,43 @@
+"""Stage `gradcam@<run>`: Grad-CAM of one trained run on a fixed, seeded set of test images."""
+
+import argparse
+from pathlib import Path
+
+from mobilenet_study import data, gradcam
+from mobilenet_study.outputs import save_figure
+from mobilenet_study.params import StudyError, load_params
+from mobilenet_study.stage import run_stage
+from mobilenet_study.train import RunPaths
+
+PLOTS = Path("plots/gradcam")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("run", help="a run named in gradcam.runs, e.g. mobilenet_v1-1.0-1.0")
+    args = parser.parse_args()
+
+    config = gradcam.GradCamParams.from_params(load_params())
+    if args.run not in config.runs:
+        raise StudyError(f"{args.run!r} is not in gradcam.runs ({', '.join(config.runs)})")
+    summary = data.read_summary(data.METRICS_FILE)
+    images, labels = data.load_split(data.PREPARED_DIR, "test")
+    picks = gradcam.select_images(labels, config.images_per_class, config.seed, len(data.CLASSES))
+    trained = gradcam.load_trained(RunPaths.for_run(args.run).model, len(data.CLASSES))
+
+    layer = gradcam.last_block_with_side(trained.model, trained.input_size, config.min_side)
+    explanation = gradcam.explain(trained, images[picks], layer)
+    figure = gradcam.gradcam_figure(
+        args.run,
+        trained,
+        explanation,
+        labels[picks],
+        data.CLASSES,
+        per_row=config.images_per_class,
+        data=gradcam.data_label(summary.image_format, summary.lossy, summary.source_kind),
+    )
+    save_figure(figure, PLOTS / f"{args.run}.png")
+
+
+if __name__ == "__main__":
+    run_stage(main)
