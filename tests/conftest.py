@@ -17,7 +17,15 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What a pipeline run needs: the stage definitions, params, entry points, and the library
 # sources that dvc.yaml lists as dependencies (the code that runs is the installed package).
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
+PIPELINE_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    "src",
+    ".dvc/config",
+    ".dvc/plots",
+    ".dvcignore",
+)
 VENV_BIN = str(Path(sys.executable).parent)
 
 
@@ -77,8 +85,10 @@ def pipeline_repo(tmp_path: Path) -> PipelineRepo:
     repo.run("git", "config", "user.email", "tests@example.invalid")
     repo.run("git", "config", "user.name", "tests")
     repo.dvc("init", "-q", "--force")
-    for name in (".dvc/config", ".dvcignore"):  # `dvc init` wrote its own
-        shutil.copy2(REPO_ROOT / name, root / name)
+    # `dvc init --force` replaced .dvc/: restore the project's config and plot templates.
+    shutil.copy2(REPO_ROOT / ".dvc/config", root / ".dvc/config")
+    shutil.copytree(REPO_ROOT / ".dvc/plots", root / ".dvc/plots", dirs_exist_ok=True)
+    shutil.copy2(REPO_ROOT / ".dvcignore", root / ".dvcignore")
     shutil.copy2(REPO_ROOT / ".gitignore", root / ".gitignore")
     repo.commit("pipeline")
     return repo

@@ -308,8 +308,11 @@ def profile_grid(points: Iterable[RunPoint], settings: CostSettings) -> pd.DataF
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def _key(prefix: str, value: float) -> str:
-    # 0.75 -> "0_75": dots would split DVC's flattened metric names.
+def metric_key(prefix: str, value: float) -> str:
+    """``metric_key("w", 0.75)`` is ``w0_75``: one level of the nested metrics files.
+
+    Dots would split DVC's flattened metric names, so they become underscores.
+    """
     return prefix + f"{value:g}".replace(".", "_")
 
 
@@ -329,9 +332,9 @@ def metrics(table: pd.DataFrame) -> dict[str, Any]:
     """Nested for ``dvc metrics show``: ``mobilenet_v1.w0_5.r0_75.macs_measured``."""
     out: dict[str, Any] = {}
     for row in table.to_dict("records"):
-        entry = out.setdefault(row["model"], {}).setdefault(_key("w", row["width"]), {})
+        entry = out.setdefault(row["model"], {}).setdefault(metric_key("w", row["width"]), {})
         values = {col: row[col] for col in METRIC_COLUMNS}
-        entry[_key("r", row["resolution"])] = {
+        entry[metric_key("r", row["resolution"])] = {
             k: int(v) if k.startswith(("params", "macs")) else round(float(v), 4)
             for k, v in values.items()
         }

@@ -30,6 +30,8 @@ QUICK_OVERRIDES: dict[str, Any] = {
     "train.warmup_epochs": 1,
     "train.train_subset": 4000,
     "train.test_subset": 1000,
+    # Grad-CAM of the baseline and of V1 at the largest and the smallest (α, ρ) trained.
+    "gradcam.runs": ["baseline-0.25-1.0", "mobilenet_v1-1.0-1.0", "mobilenet_v1-0.25-0.5"],
     "cost.warmup": 2,
     "cost.repeats": 10,
 }

@@ -1,0 +1,176 @@
+"""The study's figures: PNGs for the report, from the study table (matplotlib, headless).
+
+The same numbers also go to small CSV files that dvc.yaml's top-level plots draw
+(:func:`series_tables`), so `dvc plots show` and the report show one data set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mobilenet_study.study.table import point_label
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # stages run headless
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _frontier(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["pareto_frontier"]].sort_values("macs_measured")
+
+
+def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
+    """Test accuracy against measured MACs (log x), one colour per model, points labelled with
+    α/ρ, and the Pareto frontier (the best accuracy reachable at each cost) as a step line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for model, group in table.groupby("model", sort=False):
+        ax.scatter(group["macs_measured"] / 1e6, group["test_accuracy"] * 100, label=model, s=36)
+        for row in group.itertuples():
+            ax.annotate(
+                point_label(row.width, row.resolution),
+                (row.macs_measured / 1e6, row.test_accuracy * 100),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+    front = _frontier(table)
+    ax.step(
+        front["macs_measured"] / 1e6,
+        front["test_accuracy"] * 100,
+        where="post",
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label="Pareto frontier",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs (mult-adds) per image, millions, measured")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy against compute")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
+    """Accuracy against α (a line per model and ρ) and against ρ (a line per model and α)."""
+    plt = _pyplot()
+    fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for panel, (axis, other, symbol, other_symbol) in zip(
+        panels, (("width", "resolution", "α", "ρ"), ("resolution", "width", "ρ", "α")), strict=True
+    ):
+        for (model, fixed), group in table.groupby(["model", other], sort=True):
+            group = group.sort_values(axis)
+            panel.plot(
+                group[axis],
+                group["test_accuracy"] * 100,
+                "o-",
+                label=f"{model}, {other_symbol} {fixed:g}",
+            )
+        panel.set_xlabel(f"{axis} multiplier {symbol}")
+        panel.set_title(f"accuracy against {symbol}, a line per {other_symbol}")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7)
+    panels[0].set_ylabel("test accuracy (%)")
+    return fig
+
+
+def latency_figure(table: pd.DataFrame) -> Any:
+    """Latency per image against measured MACs: CPU (filled), and GPU (hollow) where timed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for model, group in table.groupby("model", sort=False):
+        macs = group["macs_measured"] / 1e6
+        (cpu,) = ax.plot(macs, group["latency_ms_per_image_cpu"], "o", label=f"{model} (CPU)")
+        if group["latency_ms_per_image_gpu"].notna().any():
+            ax.plot(
+                macs,
+                group["latency_ms_per_image_gpu"],
+                "o",
+                mfc="none",
+                color=cpu.get_color(),
+                label=f"{model} (GPU)",
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("MACs (mult-adds) per image, millions, measured")
+    ax.set_ylabel("latency per image (ms, median)")
+    ax.set_title("Latency against compute")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame) -> Any:
+    """Test accuracy and test loss per epoch, a line per run."""
+    plt = _pyplot()
+    fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+    for run, group in curves.groupby("run", sort=False):
+        panels[0].plot(group["epoch"], group["test_accuracy"] * 100, "o-", ms=3, label=run)
+        panels[1].plot(group["epoch"], group["test_loss"], "o-", ms=3, label=run)
+    for panel, ylabel in zip(panels, ("test accuracy (%)", "test loss"), strict=True):
+        panel.set_xlabel("epoch")
+        panel.set_ylabel(ylabel)
+        panel.grid(alpha=0.3)
+    panels[1].set_yscale("log")  # the first epoch's loss can be far above the rest
+    panels[0].legend(fontsize=7)
+    return fig
+
+
+def confusion_figure(counts: pd.DataFrame, title: str) -> Any:
+    """A confusion matrix (actual rows, predicted columns) with its counts written in."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(counts.to_numpy(), cmap="Blues")
+    labels: Sequence[str] = list(counts.columns)
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(counts.index)), list(counts.index))
+    threshold = counts.to_numpy().max() / 2
+    for (i, j), value in np.ndenumerate(counts.to_numpy()):
+        colour = "white" if value > threshold else "black"
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return fig
+
+
+def series_tables(table: pd.DataFrame, cost_table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Long-format CSVs for dvc.yaml's plots, each with a ``series`` column the templates colour
+    by: accuracy against α (a series per model and ρ) and against ρ (per model and α), and
+    measured MACs and params normalised to α = ρ = 1 beside α² and ρ² (from the cost stage)."""
+    out: dict[str, pd.DataFrame] = {}
+    for axis, other, symbol in (("width", "resolution", "ρ"), ("resolution", "width", "α")):
+        frame = table[["run", "model", "width", "resolution", "test_accuracy"]].copy()
+        frame["series"] = [
+            f"{m}, {symbol} {v:g}" for m, v in zip(frame["model"], frame[other], strict=True)
+        ]
+        out[f"accuracy_vs_{axis}"] = frame.sort_values(["series", axis]).reset_index(drop=True)
+
+    for axis, fixed, symbol in (("width", "resolution", "α"), ("resolution", "width", "ρ")):
+        rows = cost_table[np.isclose(cost_table[fixed], 1.0)].sort_values(["model", axis])
+        parts = []
+        for model, group in rows.groupby("model", sort=False):
+            for metric, name in (("macs", "MACs"), ("params", "params")):
+                parts.append(
+                    pd.DataFrame({axis: group[axis], "ratio": group[f"{metric}_norm"]}).assign(
+                        series=f"{model} {name} (measured)"
+                    )
+                )
+        values = np.sort(rows[axis].unique())
+        parts.append(pd.DataFrame({axis: values, "ratio": values**2}).assign(series=f"{symbol}²"))
+        if axis == "resolution":  # parameters do not depend on the input size
+            parts.append(pd.DataFrame({axis: values, "ratio": 1.0}).assign(series="1 (params)"))
+        out[f"scaling_{axis}"] = pd.concat(parts, ignore_index=True)[["series", axis, "ratio"]]
+    return out

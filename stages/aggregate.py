@@ -1,0 +1,70 @@
+"""Stage `aggregate`: every run's metrics in one table, the study's plots and its report."""
+
+from mobilenet_study import data
+from mobilenet_study.grid import Grid
+from mobilenet_study.outputs import atomic_dir, atomic_path, save_figure, write_json, write_text
+from mobilenet_study.params import load_params
+from mobilenet_study.stage import run_stage
+from mobilenet_study.study import figures, report, table
+
+METRICS = "metrics/study.json"
+PLOTS = "plots/study"
+REPORT = "reports/study.md"
+
+# (file under plots/study, caption): the report shows them in this order.
+FIGURES = (
+    ("accuracy_vs_macs.png", "Test accuracy against MACs, Pareto frontier dashed"),
+    ("accuracy_vs_multipliers.png", "Test accuracy against α and against ρ"),
+    ("scaling_width.png", "Measured MACs and params against α, beside α²"),
+    ("scaling_resolution.png", "Measured MACs and params against ρ, beside ρ²"),
+    ("latency_vs_macs.png", "CPU latency per image against MACs"),
+    ("curves.png", "Test accuracy and loss per epoch, every run"),
+    ("confusion.png", "Confusion matrix of the most accurate MobileNet run"),
+)
+
+
+def main() -> None:
+    params = load_params()
+    # Validate and read every input before writing anything: a missing run names its stage.
+    grid = Grid.from_params(params)
+    summary = data.read_summary(data.METRICS_FILE)
+    runs = table.read_runs(grid.points, params)
+    cost_table = table.read_cost_table()
+
+    study = table.study_table(runs, cost_table)
+    curves = table.curves_table(runs)
+    best = table.best_mobilenet(study)
+    best_run = next(run for run in runs if run.point.name == best["run"])
+    predictions = table.read_predictions(best_run.predictions)
+    confusion = table.confusion_counts(predictions, data.CLASSES)
+
+    # Imported here: cost.py's figure helpers pull in matplotlib only when drawing.
+    from mobilenet_study import cost
+
+    with atomic_dir(PLOTS) as plots:
+        for name, frame in {
+            "study": study,
+            "curves": curves,
+            "confusion": predictions,
+            **figures.series_tables(study, cost_table),
+        }.items():
+            with atomic_path(plots / f"{name}.csv") as tmp:
+                frame.to_csv(tmp, index=False)
+        save_figure(figures.accuracy_vs_macs_figure(study), plots / "accuracy_vs_macs.png")
+        save_figure(
+            figures.accuracy_vs_multipliers_figure(study), plots / "accuracy_vs_multipliers.png"
+        )
+        save_figure(cost.scaling_figure(cost_table, "width"), plots / "scaling_width.png")
+        save_figure(cost.scaling_figure(cost_table, "resolution"), plots / "scaling_resolution.png")
+        save_figure(figures.latency_figure(study), plots / "latency_vs_macs.png")
+        save_figure(figures.curves_figure(curves), plots / "curves.png")
+        save_figure(
+            figures.confusion_figure(confusion, f"{best['run']}: test set"),
+            plots / "confusion.png",
+        )
+    write_json(METRICS, table.study_metrics(study))
+    write_text(REPORT, report.build_report(study, cost_table, summary, best, confusion, FIGURES))
+
+
+if __name__ == "__main__":
+    run_stage(main)
