@@ -28,7 +28,7 @@ def main() -> None:
     # Validate and read every input before writing anything: a missing run names its stage.
     grid = Grid.from_params(params)
     summary = data.read_summary(data.METRICS_FILE)
-    runs = table.read_runs(grid.points, params)
+    runs = table.read_runs(grid.points)
     cost_table = table.read_cost_table()
 
     study = table.study_table(runs, cost_table)

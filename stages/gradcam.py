@@ -34,7 +34,7 @@ def main() -> None:
         labels[picks],
         data.CLASSES,
         per_row=config.images_per_class,
-        data=gradcam.data_label(summary.image_format, summary.lossy, summary.source_kind),
+        data=summary.label,
     )
     save_figure(figure, PLOTS / f"{args.run}.png")
 

@@ -3,9 +3,9 @@
 import argparse
 
 from mobilenet_study import data, train
-from mobilenet_study.cost import measured_cost
 from mobilenet_study.grid import Grid
 from mobilenet_study.models import build
+from mobilenet_study.models.counting import measured_cost
 from mobilenet_study.outputs import write_json
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
@@ -13,9 +13,10 @@ from mobilenet_study.stage import run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    # As DVC's matrix renders them, so that the run's name is the stage's: train@<run>.
     parser.add_argument("model")
-    parser.add_argument("width", type=float)
-    parser.add_argument("resolution", type=float)
+    parser.add_argument("width")
+    parser.add_argument("resolution")
     args = parser.parse_args()
 
     params = load_params()
@@ -37,11 +38,11 @@ def main() -> None:
             dataset.preprocess,
             config,
             checkpoint=run.checkpoint,
-            checkpoint_key=train.fingerprint(config, point, dataset.content_hash),
+            checkpoint_key=train.checkpoint_key(config, point, dataset.content_hash, device),
             on_epoch=curves.log,
         )
     train.write_predictions(
-        run.curves / "predictions.csv", dataset.test.labels, result.test_predictions, data.CLASSES
+        run.predictions, dataset.test.labels, result.test_predictions, data.CLASSES
     )
     train.save_model(run.model, result.model, point, dataset.preprocess)
     write_json(

@@ -165,6 +165,10 @@ def test_data_source_is_named() -> None:
     assert report.data_source_text(jpeg).startswith("JPEG mirror")
     official = DataSummary("url", "official_archive", "png", False, (0.5,) * 3, (0.2,) * 3, "x")
     assert report.data_source_text(official) == "official archive"
+    mixed = DataSummary("m", "image_folder", "jpeg+png", True, (0.5,) * 3, (0.2,) * 3, "x")
+    assert report.data_source_text(mixed).startswith("JPEG mirror")
+    png = DataSummary("m", "image_folder", "png", False, (0.5,) * 3, (0.2,) * 3, "x")
+    assert report.data_source_text(png) == "png image-folder mirror (lossless)"
 
 
 def test_feature_sides_round_odd_sides_up() -> None:
@@ -173,11 +177,11 @@ def test_feature_sides_round_odd_sides_up() -> None:
 
 def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
     sweep = RunPoint("mobilenet_v1", 0.5, 1.0)
-    reference = RunPoint("baseline", 1.0, 1.0)
+    reference = RunPoint("baseline", 1.0, 1.0, "reference")
     with pytest.raises(StudyError, match=r"mobilenet_v1-0\.5-1\.0.*dvc repro train@mobilenet_v1"):
-        table.read_runs([sweep], PARAMS, tmp_path, tmp_path)
+        table.read_runs([sweep], tmp_path)
     with pytest.raises(StudyError, match=r"dvc repro train_reference@baseline-1\.0-1\.0"):
-        table.read_runs([reference], PARAMS, tmp_path, tmp_path)
+        table.read_runs([reference], tmp_path)
 
 
 @pytest.mark.slow
@@ -205,7 +209,7 @@ def test_dvc_repro_aggregate_builds_the_study(pipeline_repo: PipelineRepo, tmp_p
 
     best = study[study["model"] == "mobilenet_v1"].sort_values("test_accuracy").iloc[-1]["run"]
     confusion = (repo.path / "plots/study/confusion.csv").read_text()
-    assert confusion == (repo.path / f"plots/train/{best}/predictions.csv").read_text()
+    assert confusion == (repo.path / f"plots/predictions/{best}.csv").read_text()
 
     text = (repo.path / "reports/study.md").read_text()
     assert "png image-folder mirror" in text and "**Training device:** cpu" in text

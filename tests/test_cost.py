@@ -15,7 +15,7 @@ from torch import nn
 
 from mobilenet_study import cost
 from mobilenet_study.grid import Grid, RunPoint
-from mobilenet_study.models import LayerSpec, build, layer_specs
+from mobilenet_study.models import LayerSpec, build, counting, layer_specs
 from mobilenet_study.params import ParamError, load_params
 
 from .conftest import REPO_ROOT, PipelineRepo
@@ -73,10 +73,10 @@ def test_mobilenet_v2_300m_macs_and_torchvision_params() -> None:
     reference = torchvision.models.mobilenet_v2(weights=None)
     for c in _imagenet("mobilenet_v2", 1.0, 224):
         assert c.macs / 1e6 == pytest.approx(300, rel=0.01)
-        assert c.params == cost.count_params(reference)
+        assert c.params == counting.count_params(reference)
     # torchvision's FLOP count of its own model agrees with ours exactly.
     assert (
-        cost.measured_macs(reference, 224)
+        counting.measured_macs(reference, 224)
         == cost.analytic_cost("mobilenet_v2", 1.0, 224, num_classes=1000, variant="imagenet").macs
     )
 
@@ -87,7 +87,7 @@ def test_mobilenet_v2_params_match_torchvision_at_other_widths(width: float) -> 
 
     reference = torchvision.models.mobilenet_v2(weights=None, width_mult=width)
     ours = cost.analytic_cost("mobilenet_v2", width, 224, num_classes=1000, variant="imagenet")
-    assert ours.params == cost.count_params(reference)
+    assert ours.params == counting.count_params(reference)
 
 
 # --- Analytic vs measured on the study's grid (CIFAR variants) ------------------------------
@@ -113,7 +113,7 @@ def test_analytic_and_measured_agree_off_the_grid(name: str, width: float, side:
 
 def test_measured_macs_restore_training_mode() -> None:
     model = build("mobilenet_v1", 0.25).train()
-    cost.measured_macs(model, 16)
+    counting.measured_macs(model, 16)
     assert model.training
 
 

@@ -44,7 +44,6 @@ from mobilenet_study.data import (
     load_split,
     prepare,
     read_image_folder,
-    read_normalization,
     read_summary,
     samples_figure,
     save_prepared,
@@ -575,9 +574,8 @@ def test_save_load_normalization_and_samples(tmp_path: Path, folder: Path) -> No
         assert labels.dtype == np.int64
         np.testing.assert_array_equal(images, data.splits[split].images)
     write_json(tmp_path / "data.json", data.metrics())
-    mean, std = read_normalization(tmp_path / "data.json")
-    assert (mean, std) == channel_stats(data.splits["train"].images)
     summary = read_summary(tmp_path / "data.json")
+    assert (summary.mean, summary.std) == channel_stats(data.splits["train"].images)
     assert (summary.source_kind, summary.image_format, summary.lossy) == (
         "image_folder",
         "png",
@@ -589,12 +587,12 @@ def test_save_load_normalization_and_samples(tmp_path: Path, folder: Path) -> No
     with pytest.raises(PreparedDataError, match="dvc repro download"):
         load_split(tmp_path / "nowhere", "train")
     with pytest.raises(PreparedDataError, match="dvc repro download"):
-        read_normalization(tmp_path / "nowhere.json")
+        read_summary(tmp_path / "nowhere.json")
     metrics = data.metrics()
     metrics["normalization"]["std"] = [0.2, 0.0, 0.2]
     write_json(tmp_path / "bad.json", metrics)
     with pytest.raises(PreparedDataError, match="positive stds"):
-        read_normalization(tmp_path / "bad.json")
+        read_summary(tmp_path / "bad.json")
 
 
 def test_real_files_from_the_shared_mirror(tmp_path: Path) -> None:

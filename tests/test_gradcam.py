@@ -319,11 +319,6 @@ def test_load_trained_round_trip(tmp_path: Path) -> None:
     assert np.all((explanation.confidence >= 0) & (explanation.confidence <= 1))
 
 
-def test_data_label_names_the_jpeg_mirror() -> None:
-    assert gc.data_label("jpeg", True, "image_folder") == "JPEG mirror"
-    assert gc.data_label("raw", False, "official_archive") == "official archive, lossless"
-
-
 # ----------------------------------------------------------------------------- the stage
 
 

@@ -13,7 +13,7 @@ import torch
 from mobilenet_study import train
 from mobilenet_study.grid import RunPoint
 from mobilenet_study.models import build
-from mobilenet_study.params import ParamError, load_params
+from mobilenet_study.params import ParamError, StudyError, load_params
 
 from .conftest import REPO_ROOT
 
@@ -71,17 +71,14 @@ def test_committed_recipe_is_valid() -> None:
         ("lr", 0, r"`train.lr` is 0"),
         ("lr", -0.1, r"`train.lr` is -0.1"),
         ("device", "tpu", r"`train.device` is 'tpu'; allowed: auto, cpu, cuda"),
-        ("batch_size", 64, r"`train.batch_size` is 64; must not exceed train.train_subset \(50"),
+        ("warmup_epochs", 3, r"`train.warmup_epochs` is 3.0; must not exceed train.epochs \(2\)"),
         ("label_smoothing", 1.5, r"`train.label_smoothing`"),
         ("compile", "yes", r"`train.compile` is 'yes'; expected true or false"),
     ],
 )
 def test_bad_recipe_names_the_key(key: str, value: object, message: str) -> None:
-    changes = {key: value}
-    if key == "batch_size":
-        changes["train_subset"] = 50
     with pytest.raises(ParamError, match=message):
-        tiny_config(**changes)
+        tiny_config(**{key: value})
 
 
 def test_cuda_requested_without_cuda_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +104,7 @@ def test_stratified_subset_is_balanced_seeded_and_exact() -> None:
     assert len(train.stratified_subset(labels, 0, seed=3)) == 1000
 
 
-def test_augment_crops_and_flips_like_torchvision() -> None:
+def test_augment_is_a_padded_crop_maybe_mirrored() -> None:
     """Every augmented image is a 32x32 window of the zero-padded image, maybe mirrored."""
     images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
     out = train.augment(images, 4, torch.Generator().manual_seed(0))
@@ -133,11 +130,16 @@ def test_augment_crops_and_flips_like_torchvision() -> None:
 
 
 def test_preprocess_resizes_with_antialiasing_and_normalises() -> None:
-    prep = train.Preprocess.create((0.5, 0.4, 0.3), (0.2, 0.2, 0.2), 16, torch.device("cpu"))
-    images = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    prep = train.Preprocess.create(mean, std, 16, torch.device("cpu"))
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     x = prep(images)
     assert x.shape == (2, 3, 16, 16)
-    torch.testing.assert_close(x[:, 0], torch.full((2, 16, 16), 2.5))
+    resized = torch.nn.functional.interpolate(
+        images.float() / 255, size=16, mode="bilinear", antialias=True, align_corners=False
+    )
+    for c in range(3):
+        torch.testing.assert_close(x[:, c], (resized[:, c] - mean[c]) / std[c])
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
@@ -221,3 +223,27 @@ def test_run_metrics_fields() -> None:
         assert key in metrics
     assert metrics["input_size"] == 16 and metrics["device"] == "cpu"
     assert 0 <= metrics["test_accuracy"] <= 1
+
+
+def test_checkpoint_key_covers_recipe_run_data_and_device() -> None:
+    config = tiny_config()
+    point = RunPoint("mobilenet_v1", 0.25, 0.5)
+    cpu = torch.device("cpu")
+    key = train.checkpoint_key(config, point, "data-a", cpu)
+    assert key == train.checkpoint_key(
+        tiny_config(), RunPoint("mobilenet_v1", 0.25, 0.5), "data-a", cpu
+    )
+    others = [
+        train.checkpoint_key(tiny_config(lr=0.07), point, "data-a", cpu),
+        train.checkpoint_key(config, RunPoint("mobilenet_v1", 0.25, 1.0), "data-a", cpu),
+        train.checkpoint_key(config, point, "data-b", cpu),
+        train.checkpoint_key(config, point, "data-a", torch.device("cuda")),
+    ]
+    assert key not in others and len(set(others)) == len(others)
+
+
+def test_damaged_checkpoint_with_a_matching_key_is_an_error(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "last.pt"
+    torch.save({"fingerprint": "k", "model": {"nonsense": torch.zeros(1)}}, checkpoint)
+    with pytest.raises(StudyError, match=r"cannot be loaded.*delete it"):
+        tiny_run(tiny_config(epochs=1), checkpoint=checkpoint, checkpoint_key="k")

@@ -64,10 +64,13 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
         assert metrics["train_images"] == 200 and 0 <= metrics["test_accuracy"] <= 1
         assert metrics["macs"] > 0 and metrics["params"] > 0
         assert (tiny_repo.path / f"models/{run}/model.pt").stat().st_size > 10_000
-        curve = tiny_repo.path / f"plots/train/{run}/plots/metrics/test_accuracy.tsv"
+        curves = tiny_repo.path / f"plots/train/{run}"
+        curve = curves / "plots/metrics/test_accuracy.tsv"
         assert curve.read_text().splitlines()[0].split("\t") == ["step", "test_accuracy"]
+        # Only plot data there: dvc.yaml plots the whole plots/train folder.
+        assert {f.suffix for f in curves.rglob("*") if f.is_file()} == {".tsv"}
         assert not list((tiny_repo.path / "checkpoints").glob(f"{run}/*.pt"))
-        predictions = (tiny_repo.path / f"plots/train/{run}/predictions.csv").read_text()
+        predictions = (tiny_repo.path / f"plots/predictions/{run}.csv").read_text()
         lines = predictions.splitlines()
         assert lines[0] == "actual,predicted" and len(lines) == 1 + 100
         assert {line.split(",")[0] for line in lines[1:]} == set(CLASSES)

@@ -24,27 +24,23 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from mobilenet_study import params as p
+from mobilenet_study.data.cifar import CLASSES
 from mobilenet_study.grid import BASE_RESOLUTION, RunPoint, input_size
 from mobilenet_study.models import LayerSpec, build, layer_specs
 
+# Measured counts live with the models: the training stage reports them too.
+from mobilenet_study.models.counting import Cost, measured_cost
+from mobilenet_study.outputs import pyplot
+
 DEVICES = ("cpu", "cuda")
 # CIFAR-10: ten classes, the CIFAR variant of every model.
-NUM_CLASSES = 10
+NUM_CLASSES = len(CLASSES)
 VARIANT = "cifar"
 
 
 # --- Analytic cost: the papers' formulas over the models' layer specs -------------------------
-
-
-@dataclass(frozen=True)
-class Cost:
-    """MACs (mult-adds) per image and trainable parameters."""
-
-    macs: int
-    params: int
 
 
 def layer_cost(layer: LayerSpec) -> Cost:
@@ -101,34 +97,6 @@ def analytic_layers(
 
 
 # --- Measured cost: count what the built module does -------------------------------------------
-
-
-def count_params(model: nn.Module) -> int:
-    """Trainable parameters of a module."""
-    return sum(t.numel() for t in model.parameters() if t.requires_grad)
-
-
-def measured_macs(model: nn.Module, input_size: int, in_channels: int = 3) -> int:
-    """MACs of one forward pass on one image, from PyTorch's FLOP counter (MACs = FLOPs / 2).
-
-    FlopCounterMode counts matrix multiplications and convolutions only, the same layers the
-    analytic count covers. The model runs in eval mode on a zero image; its mode is restored.
-    """
-    was_training = model.training
-    device = next(model.parameters()).device
-    x = torch.zeros(1, in_channels, input_size, input_size, device=device)
-    try:
-        model.eval()
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
-    flops = counter.get_total_flops()
-    return int(flops) // 2
-
-
-def measured_cost(model: nn.Module, input_size: int) -> Cost:
-    return Cost(macs=measured_macs(model, input_size), params=count_params(model))
 
 
 # --- Latency --------------------------------------------------------------------------------
@@ -360,22 +328,13 @@ RESOLUTION_NOTE = (
 )
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # stages run headless
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def scaling_figure(table: pd.DataFrame, axis: str) -> Any:
     """Normalised MACs and params against α (``axis="width"``, at ρ = 1) or ρ
     (``axis="resolution"``, at α = 1), beside the theory curves, with the reasons for the
     deviations written under the panels."""
     if axis not in ("width", "resolution"):
         raise ValueError(f"axis must be width or resolution, got {axis!r}")
-    plt = _pyplot()
+    plt = pyplot()
     fixed, symbol, other, note = (
         ("resolution", "α", "ρ", WIDTH_NOTE)
         if axis == "width"
@@ -404,7 +363,7 @@ def scaling_figure(table: pd.DataFrame, axis: str) -> Any:
 
 def latency_figure(table: pd.DataFrame) -> Any:
     """Latency per image (median, IQR bars) against measured MACs, one colour per model."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, panel = plt.subplots(figsize=(6.5, 4.5))
     for model, group in table.groupby("model", sort=False):
         panel.errorbar(

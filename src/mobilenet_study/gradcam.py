@@ -391,13 +391,6 @@ def explain(trained: TrainedModel, images: np.ndarray, layer: str) -> Explanatio
     )
 
 
-def data_label(image_format: str, lossy: bool, source_kind: str) -> str:
-    """How figures name the test images' provenance (JPEG-mirror results must say so)."""
-    if lossy:
-        return "JPEG mirror" if "jpeg" in image_format.split("+") else f"lossy {image_format}"
-    return f"{source_kind.replace('_', ' ')}, lossless"
-
-
 def gradcam_figure(
     run: str,
     trained: TrainedModel,

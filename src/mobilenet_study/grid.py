@@ -19,7 +19,8 @@ from mobilenet_study import params as p
 BASE_RESOLUTION = 32
 MIN_INPUT_SIZE = 8
 MAX_WIDTH = 4.0
-GRID_BLOCKS = ("sweep", "reference")
+# Each block of params.yaml `grid:` and the matrix stage of dvc.yaml that trains its points.
+TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
 
 
 def input_size(resolution: float) -> int:
@@ -28,9 +29,11 @@ def input_size(resolution: float) -> int:
 
 
 def check_width(key: str, width: Any) -> float:
-    """A width multiplier α in (0, 4]."""
+    """A width multiplier α in (0, 4], returned as written (``1`` stays ``1``: DVC names the
+    stage ``train@mobilenet_v1-1-1`` then, and the run's paths must say the same)."""
     try:
-        return p.as_number(key, width, low=0.0, high=MAX_WIDTH, low_inclusive=False)
+        p.as_number(key, width, low=0.0, high=MAX_WIDTH, low_inclusive=False)
+        return width
     except p.ParamError:
         allowed = f"allowed: a width multiplier α in (0, {MAX_WIDTH}]"
         raise p.ParamError(key, width, allowed) from None
@@ -49,7 +52,15 @@ def check_resolution(key: str, resolution: Any) -> float:
         raise p.ParamError(key, resolution, allowed) from None
     if input_size(value) < MIN_INPUT_SIZE:
         raise p.ParamError(key, resolution, allowed)
-    return value
+    return resolution  # as written, like check_width
+
+
+def _check_model(key: str, model: Any) -> str:
+    from mobilenet_study.models import MODEL_NAMES  # the registry is the list of models
+
+    if model not in MODEL_NAMES:
+        raise p.ParamError(key, model, f"allowed: {', '.join(MODEL_NAMES)}")
+    return model
 
 
 @dataclass(frozen=True)
@@ -59,11 +70,17 @@ class RunPoint:
     model: str
     width: float
     resolution: float
+    block: str = "sweep"  # the params.yaml grid block it comes from
 
     @property
     def name(self) -> str:
         """The run's name, as DVC's matrix writes it: ``mobilenet_v1-0.5-0.75``."""
         return f"{self.model}-{self.width}-{self.resolution}"
+
+    @property
+    def stage(self) -> str:
+        """The DVC stage that trains it: ``train@<run>`` or ``train_reference@<run>``."""
+        return f"{TRAIN_STAGES[self.block]}@{self.name}"
 
     @property
     def input_size(self) -> int:
@@ -76,30 +93,32 @@ class Grid:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Grid:
-        from mobilenet_study.models import MODEL_NAMES  # the registry is the list of models
 
         points: list[RunPoint] = []
-        for block in GRID_BLOCKS:
+        for block in TRAIN_STAGES:
             key = f"grid.{block}"
-            models = p.items(params, f"{key}.models")
-            for i, model in enumerate(models):
-                if model not in MODEL_NAMES:
-                    raise p.ParamError(
-                        f"{key}.models[{i}]", model, f"allowed: {', '.join(MODEL_NAMES)}"
-                    )
-            widths = p.items(params, f"{key}.widths")
-            resolutions = p.items(params, f"{key}.resolutions")
-            widths = [check_width(f"{key}.widths[{i}]", w) for i, w in enumerate(widths)]
-            resolutions = [
-                check_resolution(f"{key}.resolutions[{i}]", r) for i, r in enumerate(resolutions)
-            ]
+            axes = {}
+            for axis, check in (("models", _check_model), ("widths", check_width),
+                                ("resolutions", check_resolution)):  # fmt: skip
+                values = [
+                    check(f"{key}.{axis}[{i}]", value)
+                    for i, value in enumerate(p.items(params, f"{key}.{axis}"))
+                ]
+                if len(set(values)) != len(values):
+                    raise p.ParamError(f"{key}.{axis}", values, "expected distinct values")
+                axes[axis] = values
             points += [
-                RunPoint(model, w, r) for model in models for w in widths for r in resolutions
+                RunPoint(model, w, r, block)
+                for model in axes["models"]
+                for w in axes["widths"]
+                for r in axes["resolutions"]
             ]
         names = [pt.name for pt in points]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise p.ParamError("grid", duplicates, "each point may appear in only one block")
+            raise p.ParamError(
+                "grid", duplicates, "a point may appear in grid.sweep or grid.reference, not both"
+            )
         return cls(tuple(points))
 
     def find(self, name: str) -> RunPoint:

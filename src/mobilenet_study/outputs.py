@@ -84,6 +84,16 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless Agg backend (stages run without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 120) -> None:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt

@@ -19,6 +19,7 @@ import numpy as np
 
 from mobilenet_study import numpy_cnn
 from mobilenet_study import params as p
+from mobilenet_study.outputs import pyplot
 
 # Step name -> what the figure's title says it is, in pipeline order.
 RESIDUAL_STEPS = {
@@ -191,11 +192,7 @@ def _heatmap(ax: Any, matrix: np.ndarray, title: str, fmt: str = "{:.6g}") -> No
 
 def residual_figure(steps: Mapping[str, np.ndarray], params: ResidualParams) -> Any:
     """Every step of the residual block, left to right, with the conventions stated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(RESIDUAL_STEPS)
     widths = [max(steps[n].shape[1], 1.6) for n in names]
     fig, axes = plt.subplots(
@@ -219,11 +216,7 @@ def residual_figure(steps: Mapping[str, np.ndarray], params: ResidualParams) -> 
 
 def conv_grad_figure(params: ConvGradParams, grad: ConvGradResult) -> Any:
     """The gradient exercise: X, W, Y, dL/dY, dL/dW, dL/dX side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [
         (params.image[0, 0], "X"),
         (params.kernel[0, 0], "W"),

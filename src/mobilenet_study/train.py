@@ -77,11 +77,11 @@ class TrainParams:
         )
         if config.nesterov and config.momentum == 0:
             raise p.ParamError(f"{s}.momentum", 0, "Nesterov momentum needs train.momentum > 0")
-        if 0 < config.train_subset < config.batch_size:
+        if config.warmup_epochs > config.epochs:
             raise p.ParamError(
-                f"{s}.batch_size",
-                config.batch_size,
-                f"must not exceed train.train_subset ({config.train_subset} images)",
+                f"{s}.warmup_epochs",
+                config.warmup_epochs,
+                f"must not exceed train.epochs ({config.epochs}): the rate would never decay",
             )
         return config
 
@@ -233,9 +233,21 @@ class TrainResult:
 
 
 def fingerprint(*parts: Any) -> str:
-    """A stable hash of what a checkpoint was made for (recipe, run point, data)."""
+    """A stable hash of JSON-able parts."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def checkpoint_key(
+    config: TrainParams, point: RunPoint, data_hash: str, device: torch.device
+) -> str:
+    """What a checkpoint must have been made for to be resumed: the recipe, the run, the data,
+    the code that builds and trains the model, the kind of device and the torch version."""
+    from mobilenet_study import models
+
+    sources = [Path(__file__), *sorted(Path(models.__file__).parent.glob("*.py"))]
+    code = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()
+    return fingerprint(config, point, data_hash, code, device.type, torch.__version__)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -349,12 +361,21 @@ def train(
     start_epoch = 0
     state = _load_checkpoint(checkpoint, checkpoint_key) if checkpoint else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        history = [EpochRecord(**record) for record in state["history"]]
-        elapsed, step_seconds = state["elapsed"], state["step_seconds"]
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            generator.set_state(state["generator"])
+            history = [EpochRecord(**record) for record in state["history"]]
+            elapsed, step_seconds = state["elapsed"], state["step_seconds"]
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            # The key matched, so this is damage, not other params: the model may be half
+            # loaded, and starting over silently would hide it.
+            reason = str(err).strip().splitlines()[0][:200]
+            raise StudyError(
+                f"checkpoint {checkpoint} matches this run but cannot be loaded "
+                f"({type(err).__name__}: {reason}); delete it to train from the start"
+            ) from err
         start_epoch = len(history)
         print(f"resuming from {checkpoint} after epoch {start_epoch}", file=sys.stderr)
         for record in history:
@@ -381,6 +402,7 @@ def train(
             with _oom_hint(config.batch_size):
                 loss.backward()
             optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             schedule.step()
             # Accumulate on the device: no host sync inside the epoch.
             loss_sum += loss.detach() * len(y)
@@ -403,7 +425,7 @@ def train(
             train_accuracy=correct.item() / seen,
             test_loss=test_loss,
             test_accuracy=test_accuracy,
-            lr=optimizer.param_groups[0]["lr"],
+            lr=lr,
             seconds=time.perf_counter() - epoch_start,
         )
         history.append(record)
@@ -501,21 +523,28 @@ def run_metrics(
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Where one run's outputs go; the checkpoint lives outside DVC's outputs so that a rerun
-    of the stage (which deletes its outputs first) can still resume from it."""
+    """Where one run's outputs go (dvc.yaml's train stages declare the same paths).
+
+    The checkpoint lives outside DVC's outputs, so that a rerun of the stage (which deletes
+    its outputs first) can still resume from it. The curves folder holds only DVCLive's
+    per-epoch TSV files, so that dvc.yaml can plot the whole ``plots/train`` folder.
+    """
 
     model: Path
     metrics: Path
     curves: Path
+    predictions: Path
     checkpoint: Path
 
     @classmethod
-    def for_run(cls, name: str) -> RunPaths:
+    def for_run(cls, name: str, root: str | Path = ".") -> RunPaths:
+        root = Path(root)
         return cls(
-            model=Path("models") / name / "model.pt",
-            metrics=Path("metrics/train") / f"{name}.json",
-            curves=Path("plots/train") / name,
-            checkpoint=Path("checkpoints") / name / "last.pt",
+            model=root / "models" / name / "model.pt",
+            metrics=root / "metrics/train" / f"{name}.json",
+            curves=root / "plots/train" / name,
+            predictions=root / "plots/predictions" / f"{name}.csv",
+            checkpoint=root / "checkpoints" / name / "last.pt",
         )
 
 
@@ -570,12 +599,16 @@ class CurveLogger:
         return self
 
     def log(self, record: EpochRecord) -> None:
+        # DVCLive counts steps from 0; the curves' `step` column is the epoch number instead.
+        self.live.step = record.epoch
         for name in ("test_accuracy", "test_loss", "train_loss", "train_accuracy", "lr"):
             self.live.log_metric(name, getattr(record, name), plot=True)
-        self.live.next_step()
 
     def __exit__(self, *exc: object) -> None:
         self.live.end()
+        # DVCLive's summary repeats the last epoch, which metrics/train/<run>.json holds; left
+        # here it would be read as one more (malformed) plot of the plots/train folder.
+        (self.directory / "metrics.json").unlink(missing_ok=True)
 
 
 def write_predictions(

@@ -3,7 +3,7 @@
 Sources (``data.source`` in params.yaml, the kind detected): the official python archive by
 URL or local path, its extracted ``cifar-10-batches-py/`` folder, or an image-folder mirror.
 The output is ``data/prepared/{train,test}.npz`` plus ``metrics/data.json``; later stages use
-:func:`load_split` and :func:`read_normalization`, never the source.
+:func:`load_split` and :func:`read_summary`, never the source.
 """
 
 from mobilenet_study.data.archive import read_archive, read_batches_dir
@@ -31,7 +31,6 @@ from mobilenet_study.data.prepared import (
     content_sha256,
     load_split,
     prepare,
-    read_normalization,
     read_summary,
     save_prepared,
 )
@@ -77,7 +76,6 @@ __all__ = [
     "read_archive",
     "read_batches_dir",
     "read_image_folder",
-    "read_normalization",
     "read_summary",
     "samples_figure",
     "save_prepared",

@@ -206,6 +206,16 @@ class DataSummary:
     std: tuple[float, float, float]
     content_hash: str
 
+    @property
+    def label(self) -> str:
+        """How reports and figures name the data: results on a lossy copy must say so."""
+        if self.lossy:
+            formats = self.image_format.split("+")
+            return "JPEG mirror" if "jpeg" in formats else f"lossy {self.image_format} copy"
+        if self.source_kind == IMAGE_FOLDER:
+            return f"{self.image_format} image-folder mirror (lossless)"
+        return "official archive"
+
 
 def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
     """Read and check metrics/data.json as the download stage wrote it."""
@@ -246,11 +256,3 @@ def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
         std=(std[0], std[1], std[2]),
         content_hash=fields["content_sha256"],
     )
-
-
-def read_normalization(
-    metrics_path: str | Path = METRICS_FILE,
-) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """The training images' per-channel ``(mean, std)`` (RGB, [0, 1] units) from data.json."""
-    summary = read_summary(metrics_path)
-    return summary.mean, summary.std

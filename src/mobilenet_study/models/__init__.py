@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from mobilenet_study.grid import MAX_WIDTH
 from mobilenet_study.models import mobilenet_v1, mobilenet_v2
 from mobilenet_study.models.blocks import (
     ConvBNAct,
@@ -39,8 +40,6 @@ from mobilenet_study.params import StudyError
 
 MODEL_NAMES: tuple[str, ...] = ("mobilenet_v1", "baseline", "mobilenet_v2")
 VARIANTS: tuple[str, ...] = ("cifar", "imagenet")
-# The same bound as the grid's (grid.MAX_WIDTH); wider is allowed by the formulas but pointless.
-MAX_WIDTH = 4.0
 
 _TABLES: dict[str, Callable[[float, str], tuple[BlockSpec, ...]]] = {
     "mobilenet_v1": lambda width, variant: mobilenet_v1.blocks(width, variant, separable=True),

@@ -27,8 +27,9 @@ def scale_channels(channels: int, width: float, divisor: int = CHANNEL_DIVISOR) 
 
     Halves round up, the result is at least 8, and if rounding down would lose more than 10%
     of α·c we add 8 back (so small layers are never starved). At the study's α (0.25, 0.5,
-    0.75, 1) every table entry times α is already a multiple of 8, so the rule changes nothing
-    there and the paper's numbers are reproduced exactly.
+    0.75, 1) every MobileNet V1 / baseline entry times α is already a multiple of 8, so the rule
+    changes nothing there; V2's 16- and 24-channel layers do round (24 · 0.25 = 6 → 8), one
+    reason its cost falls more slowly than α².
     """
     exact = channels * width
     rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)

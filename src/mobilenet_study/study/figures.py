@@ -12,16 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.outputs import pyplot
 from mobilenet_study.study.table import point_label
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # stages run headless
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _frontier(table: pd.DataFrame) -> pd.DataFrame:
@@ -31,7 +23,7 @@ def _frontier(table: pd.DataFrame) -> pd.DataFrame:
 def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
     """Test accuracy against measured MACs (log x), one colour per model, points labelled with
     α/ρ, and the Pareto frontier (the best accuracy reachable at each cost) as a step line."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for model, group in table.groupby("model", sort=False):
         ax.scatter(group["macs_measured"] / 1e6, group["test_accuracy"] * 100, label=model, s=36)
@@ -64,7 +56,7 @@ def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
 
 def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
     """Accuracy against α (a line per model and ρ) and against ρ (a line per model and α)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for panel, (axis, other, symbol, other_symbol) in zip(
         panels, (("width", "resolution", "α", "ρ"), ("resolution", "width", "ρ", "α")), strict=True
@@ -87,7 +79,7 @@ def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
 
 def latency_figure(table: pd.DataFrame) -> Any:
     """Latency per image against measured MACs: CPU (filled), and GPU (hollow) where timed."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for model, group in table.groupby("model", sort=False):
         macs = group["macs_measured"] / 1e6
@@ -113,7 +105,7 @@ def latency_figure(table: pd.DataFrame) -> Any:
 
 def curves_figure(curves: pd.DataFrame) -> Any:
     """Test accuracy and test loss per epoch, a line per run."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     for run, group in curves.groupby("run", sort=False):
         panels[0].plot(group["epoch"], group["test_accuracy"] * 100, "o-", ms=3, label=run)
@@ -129,7 +121,7 @@ def curves_figure(curves: pd.DataFrame) -> Any:
 
 def confusion_figure(counts: pd.DataFrame, title: str) -> Any:
     """A confusion matrix (actual rows, predicted columns) with its counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     image = ax.imshow(counts.to_numpy(), cmap="Blues")
     labels: Sequence[str] = list(counts.columns)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mobilenet_study.cost import analytic_layers
-from mobilenet_study.data import EXTRACTED_BATCHES, OFFICIAL_ARCHIVE, DataSummary
+from mobilenet_study.data import DataSummary
 from mobilenet_study.study.table import point_label
 
 # Howard et al. 2017, Table 4 (ImageNet, 224x224): the same network with standard convs
@@ -26,13 +26,10 @@ FIGURES_DIR = "../plots/study"  # relative to reports/study.md
 
 
 def data_source_text(summary: DataSummary) -> str:
-    """How the report names the data: the lossy JPEG mirror, the official archive, or else
-    the image folder it was read from."""
-    if summary.lossy and summary.image_format == "jpeg":
+    """The data's name in the report, spelling out what the JPEG mirror is."""
+    if summary.label == "JPEG mirror":
         return "JPEG mirror (lossy JPEG re-encoding of CIFAR-10, not the official pixels)"
-    if summary.source_kind in (OFFICIAL_ARCHIVE, EXTRACTED_BATCHES):
-        return "official archive"
-    return f"{summary.image_format} image-folder mirror (lossless)"
+    return summary.label
 
 
 def signed_points(delta: float) -> str:

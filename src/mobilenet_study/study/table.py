@@ -1,8 +1,8 @@
 """The study's table: every trained run joined with its cost, one row per run.
 
-Inputs are what the earlier stages wrote: ``metrics/train/<run>.json`` and the run's DVCLive
-curves and predictions under ``plots/train/<run>/`` (stages ``train`` and ``train_reference``),
-and ``plots/cost/cost.csv`` (stage ``cost``). The grid in params.yaml says which runs must be
+Inputs are what the earlier stages wrote: each run's metrics, DVCLive curves and test
+predictions (stages ``train`` and ``train_reference``, paths in :class:`train.RunPaths`), and
+``plots/cost/cost.csv`` (stage ``cost``). The grid in params.yaml says which runs must be
 there; a missing one is a :class:`StudyError` naming the run and the command that makes it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobilenet_study import params as p
 from mobilenet_study.cost import metric_key
 from mobilenet_study.grid import RunPoint
 from mobilenet_study.params import StudyError
+from mobilenet_study.train import RunPaths
 
-TRAIN_METRICS_DIR = Path("metrics/train")
-TRAIN_PLOTS_DIR = Path("plots/train")
 COST_TABLE = Path("plots/cost/cost.csv")
-# DVCLive writes one TSV per metric: columns `step` (0 = epoch 1) and the metric.
+# DVCLive writes one TSV per metric: columns `step` (the epoch, from 1) and the metric.
 CURVE_METRICS = ("test_accuracy", "test_loss", "train_loss")
 # MobileNet models (the confusion matrix shows the best of these).
 MOBILENETS = ("mobilenet_v1", "mobilenet_v2")
@@ -61,18 +59,6 @@ COLUMNS = (
 )
 
 
-def training_stage(params: Mapping[str, Any], point: RunPoint) -> str:
-    """The DVC stage that trains ``point``: ``train@<run>`` or ``train_reference@<run>``."""
-    sweep = p.get(params, "grid.sweep", {})
-    in_sweep = (
-        isinstance(sweep, Mapping)
-        and point.model in sweep.get("models", [])
-        and point.width in sweep.get("widths", [])
-        and point.resolution in sweep.get("resolutions", [])
-    )
-    return f"{'train' if in_sweep else 'train_reference'}@{point.name}"
-
-
 @dataclass(frozen=True)
 class RunInputs:
     """One trained run, as its stage wrote it."""
@@ -102,18 +88,15 @@ def read_curves(curves_dir: Path, stage: str) -> pd.DataFrame:
         merged = frame if merged is None else merged.merge(frame, on="step", how="outer")
     assert merged is not None
     merged = merged.sort_values("step").reset_index(drop=True)
-    merged.insert(0, "epoch", merged.pop("step") + 1)
+    merged.insert(0, "epoch", merged.pop("step"))
     return merged
 
 
-def read_run(
-    point: RunPoint,
-    stage: str,
-    metrics_dir: Path = TRAIN_METRICS_DIR,
-    plots_dir: Path = TRAIN_PLOTS_DIR,
-) -> RunInputs:
-    """Read one run's metrics, curves and predictions; anything missing names ``stage``."""
-    path = metrics_dir / f"{point.name}.json"
+def read_run(point: RunPoint, root: str | Path = ".") -> RunInputs:
+    """Read one run's metrics, curves and predictions; anything missing names its stage."""
+    stage = point.stage
+    paths = RunPaths.for_run(point.name, root)
+    path = paths.metrics
     if not path.exists():
         raise _missing(path, stage)
     try:
@@ -126,23 +109,14 @@ def read_run(
         raise StudyError(
             f"{path} describes {described}, not {point.name}: rerun `dvc repro {stage}`"
         )
-    curves_dir = plots_dir / point.name
-    predictions = curves_dir / "predictions.csv"
-    if not predictions.exists():
-        raise _missing(predictions, stage)
-    return RunInputs(point, metrics, read_curves(curves_dir, stage), predictions)
+    if not paths.predictions.exists():
+        raise _missing(paths.predictions, stage)
+    return RunInputs(point, metrics, read_curves(paths.curves, stage), paths.predictions)
 
 
-def read_runs(
-    points: Sequence[RunPoint],
-    params: Mapping[str, Any],
-    metrics_dir: Path = TRAIN_METRICS_DIR,
-    plots_dir: Path = TRAIN_PLOTS_DIR,
-) -> list[RunInputs]:
+def read_runs(points: Sequence[RunPoint], root: str | Path = ".") -> list[RunInputs]:
     """Every grid point's run, in grid order."""
-    return [
-        read_run(point, training_stage(params, point), metrics_dir, plots_dir) for point in points
-    ]
+    return [read_run(point, root) for point in points]
 
 
 def read_cost_table(path: Path = COST_TABLE) -> pd.DataFrame:

@@ -1,0 +1,55 @@
+"""The grid: run names as DVC's matrix writes them, and bad grids named by key."""
+
+from __future__ import annotations
+
+import pytest
+
+from mobilenet_study.grid import Grid, input_size
+from mobilenet_study.params import ParamError
+
+
+def grid_params(**sweep: object) -> dict:
+    base = {"models": ["mobilenet_v1"], "widths": [0.5, 1.0], "resolutions": [0.5, 1.0]}
+    reference = {"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]}
+    return {"grid": {"sweep": {**base, **sweep}, "reference": reference}}
+
+
+def test_points_names_and_stages() -> None:
+    points = Grid.from_params(grid_params()).points
+    assert [pt.name for pt in points] == [
+        "mobilenet_v1-0.5-0.5",
+        "mobilenet_v1-0.5-1.0",
+        "mobilenet_v1-1.0-0.5",
+        "mobilenet_v1-1.0-1.0",
+        "baseline-1.0-1.0",
+    ]
+    assert points[0].stage == "train@mobilenet_v1-0.5-0.5"
+    assert points[-1].stage == "train_reference@baseline-1.0-1.0"
+
+
+def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
+    # DVC renders the YAML value 1 as "1" in `train@mobilenet_v1-1-1.0`.
+    point = Grid.from_params(grid_params(widths=[1], resolutions=[1.0])).points[0]
+    assert point.name == "mobilenet_v1-1-1.0" and point.input_size == 32
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"widths": [0.5, 0.5]}, r"`grid.sweep.widths` is \[0.5, 0.5\]; expected distinct"),
+        ({"widths": [0.0]}, r"`grid.sweep.widths\[0\]` is 0.0"),
+        ({"widths": [4.5]}, r"`grid.sweep.widths\[0\]` is 4.5"),
+        ({"resolutions": [0.2]}, r"`grid.sweep.resolutions\[0\]` is 0.2.*>= 8 pixels"),
+        ({"models": ["resnet"]}, r"`grid.sweep.models\[0\]` is 'resnet'; allowed: mobilenet_v1"),
+        ({"models": []}, r"`grid.sweep.models` is \[\]; expected a non-empty list"),
+        ({"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]}, "not both"),
+    ],
+)
+def test_bad_grid_names_the_key(sweep: dict, message: str) -> None:
+    with pytest.raises(ParamError, match=message):
+        Grid.from_params(grid_params(**sweep))
+
+
+def test_input_size_rounds_half_up() -> None:
+    assert [input_size(r) for r in (0.25, 0.5, 0.625, 0.75, 1.0)] == [8, 16, 20, 24, 32]
+    assert input_size(0.515625) == 17  # 16.5 rounds up, not to even
