@@ -247,3 +247,9 @@ def test_damaged_checkpoint_with_a_matching_key_is_an_error(tmp_path: Path) -> N
     torch.save({"fingerprint": "k", "model": {"nonsense": torch.zeros(1)}}, checkpoint)
     with pytest.raises(StudyError, match=r"cannot be loaded.*delete it"):
         tiny_run(tiny_config(epochs=1), checkpoint=checkpoint, checkpoint_key="k")
+
+
+def test_cuda_out_of_memory_suggests_a_smaller_batch() -> None:
+    expected = r"train.batch_size=256.*lower train.batch_size"
+    with pytest.raises(StudyError, match=expected), train._oom_hint(256):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
