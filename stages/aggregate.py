@@ -1,6 +1,6 @@
 """Stage `aggregate`: every run's metrics in one table, the study's plots and its report."""
 
-from mobilenet_study import data
+from mobilenet_study import cost, data
 from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, atomic_path, save_figure, write_json, write_text
 from mobilenet_study.params import load_params
@@ -37,9 +37,6 @@ def main() -> None:
     best_run = next(run for run in runs if run.point.name == best["run"])
     predictions = table.read_predictions(best_run.predictions)
     confusion = table.confusion_counts(predictions, data.CLASSES)
-
-    # Imported here: cost.py's figure helpers pull in matplotlib only when drawing.
-    from mobilenet_study import cost
 
     with atomic_dir(PLOTS) as plots:
         for name, frame in {
