@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,30 +59,35 @@ class PILDataset(Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What both sides train on: the same images, recipe, input size and number of steps."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    config: train.TrainParams
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: torch.device
+    steps: int
+    warmup: int
+
+
 def conventional(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    labels: np.ndarray,
-    config: train.TrainParams,
-    size: int,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    device: torch.device,
-    steps: int,
-    warmup: int,
-    workers: int,
-    same_numerics: bool,
+    model: torch.nn.Module, work: Workload, workers: int, same_numerics: bool
 ) -> float:
     """Images per second of the DataLoader pipeline over ``steps`` steps after ``warmup``."""
+    config, device = work.config, work.device
     ops = [
         transforms.RandomCrop(32, padding=config.crop_padding),
         transforms.RandomHorizontalFlip(),
     ]
-    if size != 32:
-        ops.append(transforms.Resize(size, antialias=True))
-    ops += [transforms.ToTensor(), transforms.Normalize(mean, std)]
+    if work.size != 32:
+        ops.append(transforms.Resize(work.size, antialias=True))
+    ops += [transforms.ToTensor(), transforms.Normalize(work.mean, work.std)]
     loader = DataLoader(
-        PILDataset(images, labels, transforms.Compose(ops)),
+        PILDataset(work.images, work.labels, transforms.Compose(ops)),
         batch_size=config.batch_size,
         shuffle=True,
         drop_last=True,
@@ -91,19 +97,15 @@ def conventional(
     )
     memory_format = torch.channels_last if same_numerics else torch.contiguous_format
     model.to(device=device, memory_format=memory_format).train()
-    optimizer = torch.optim.SGD(
-        train.parameter_groups(model, config.weight_decay),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov,
-    )
+    optimizer = train.make_optimizer(model, config)
     autocast = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=same_numerics and device.type == "cuda"
     )
+    total = work.warmup + work.steps
     done, start = 0, 0.0
-    while done < warmup + steps:
+    while done < total:
         for x, y in loader:
-            if done == warmup:
+            if done == work.warmup:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
@@ -115,33 +117,23 @@ def conventional(
             loss.backward()
             optimizer.step()
             done += 1
-            if done == warmup + steps:
+            if done == total:
                 break
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * config.batch_size / (time.perf_counter() - start)
+    return work.steps * config.batch_size / (time.perf_counter() - start)
 
 
-def project(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    labels: np.ndarray,
-    config: train.TrainParams,
-    size: int,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    device: torch.device,
-    steps: int,
-    warmup: int,
-) -> float:
+def project(model: torch.nn.Module, work: Workload) -> float:
     """Images per second of the project's loop: one warm-up epoch, then one timed epoch."""
-    preprocess = train.Preprocess.create(mean, std, size, device)
+    images, labels, device = work.images, work.labels, work.device
+    preprocess = train.Preprocess.create(work.mean, work.std, work.size, device)
     test = train.DeviceDataset.from_arrays(images[:10], labels[:10], device)
-    for n_steps in (warmup, steps):
-        subset = np.arange(n_steps * config.batch_size) % len(labels)
+    one_epoch = replace(work.config, epochs=1, warmup_epochs=0)
+    for n_steps in (work.warmup, work.steps):
+        subset = np.arange(n_steps * one_epoch.batch_size) % len(labels)
         data = train.DeviceDataset.from_arrays(images[subset], labels[subset], device)
-        run_config = train.TrainParams(**{**config.__dict__, "epochs": 1, "warmup_epochs": 0})
-        result = train.train(model, data, test, preprocess, run_config, progress=False)
+        result = train.train(model, data, test, preprocess, one_epoch, progress=False)
     return result.images_trained / result.step_seconds
 
 
@@ -181,16 +173,11 @@ def main() -> None:
         f"{train.device_name(device)}, torch {torch.__version__}, {len(labels)} images"
     )
     torch.manual_seed(0)
-    ours = project(
-        build(args.model, args.width), images, labels, config, size, mean, std, device,
-        args.steps, args.warmup,
-    )  # fmt: skip
+    work = Workload(images, labels, config, size, mean, std, device, args.steps, args.warmup)
+    ours = project(build(args.model, args.width), work)
     print(f"project loop:            {ours:10,.0f} images/s", flush=True)
     torch.manual_seed(0)
-    theirs = conventional(
-        build(args.model, args.width), images, labels, config, size, mean, std, device,
-        args.steps, args.warmup, args.workers, args.same_numerics,
-    )  # fmt: skip
+    theirs = conventional(build(args.model, args.width), work, args.workers, args.same_numerics)
     numerics = "same numerics" if args.same_numerics else "fp32, contiguous"
     print(f"DataLoader ({args.workers} workers, {numerics}): {theirs:10,.0f} images/s")
     print(f"ratio project/conventional: {ours / theirs:.2f}x")

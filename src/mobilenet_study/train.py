@@ -201,6 +201,16 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     ]
 
 
+def make_optimizer(model: nn.Module, config: TrainParams) -> torch.optim.SGD:
+    """SGD with (Nesterov) momentum over :func:`parameter_groups`, at the peak rate."""
+    return torch.optim.SGD(
+        parameter_groups(model, config.weight_decay),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+    )
+
+
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
     """Linear warm-up to the peak rate, then cosine decay to zero."""
     if step < warmup_steps:
@@ -341,12 +351,7 @@ def train(
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    optimizer = torch.optim.SGD(
-        parameter_groups(model, config.weight_decay),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov,
-    )
+    optimizer = make_optimizer(model, config)
     steps_per_epoch = len(train_data) // config.batch_size  # drop the last partial batch
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)

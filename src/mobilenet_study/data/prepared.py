@@ -174,6 +174,12 @@ def save_prepared(splits: Mapping[str, Split], prepared_dir: str | Path) -> None
             np.savez(tmp / f"{split}.npz", images=splits[split].images, labels=splits[split].labels)
 
 
+def _not_prepared(path: Path) -> PreparedDataError:
+    return PreparedDataError(
+        f"{path} does not exist: prepare the data first with `dvc repro download`."
+    )
+
+
 def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` of a prepared split: uint8 (N, 32, 32, 3) and int64 (N,)."""
     if split not in SPLITS:
@@ -184,9 +190,7 @@ def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.nda
             images, labels = npz["images"], npz["labels"]
         return Split(images, labels).images, labels
     except FileNotFoundError:
-        raise PreparedDataError(
-            f"{path} does not exist: prepare the data first with `dvc repro download`."
-        ) from None
+        raise _not_prepared(path) from None
     except (KeyError, ValueError, OSError) as err:
         raise PreparedDataError(
             f"{path} is not a prepared CIFAR-10 split ({err}): rerun `dvc repro download`."
@@ -228,9 +232,7 @@ def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
         fields = {k: raw[k] for k in ("source", "kind", "image_format", "content_sha256")}
         lossy = raw["lossy"]
     except FileNotFoundError:
-        raise PreparedDataError(
-            f"{path} does not exist: prepare the data first with `dvc repro download`."
-        ) from None
+        raise _not_prepared(path) from None
     except (ValueError, KeyError, TypeError) as err:
         raise PreparedDataError(
             f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
