@@ -39,8 +39,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The slow tests spend most of their time starting processes: one worker per core.
 test: lint setup-browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses auto
 
 quick: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles quick $(if $(DATA),--data "$(DATA)")

@@ -164,7 +164,7 @@ def main() -> None:
     config = train.TrainParams(
         device=args.device, epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9,
         nesterov=True, weight_decay=5e-4, label_smoothing=0.1, warmup_epochs=0, crop_padding=4,
-        train_subset=0, test_subset=0, eval_batch_size=1000, seed=0, compile=False,
+        train_subset=0, test_subset=0, eval_batch_size=1000, compile=False,
     )  # fmt: skip
 
     print(

@@ -13,8 +13,8 @@ REPORT = "reports/study.md"
 
 # (file under plots/study, caption): the report shows them in this order.
 FIGURES = (
-    ("accuracy_vs_macs.png", "Test accuracy against MACs, Pareto frontier dashed"),
-    ("accuracy_vs_multipliers.png", "Test accuracy against α and against ρ"),
+    ("accuracy_vs_macs.png", "Test accuracy (95% intervals) against MACs, frontiers dashed"),
+    ("accuracy_vs_multipliers.png", "Test accuracy (95% intervals) against α and against ρ"),
     ("scaling_width.png", "Measured MACs and params against α, beside α²"),
     ("scaling_resolution.png", "Measured MACs and params against ρ, beside ρ²"),
     ("latency_vs_macs.png", "CPU latency per image against MACs"),
@@ -28,14 +28,15 @@ def main() -> None:
     # Validate and read every input before writing anything: a missing run names its stage.
     grid = Grid.from_params(params)
     summary = data.read_summary(data.METRICS_FILE)
-    runs = table.read_runs(grid.points)
+    runs = table.read_runs(grid.runs)
     cost_table = table.read_cost_table()
 
-    study = table.study_table(runs, cost_table)
+    study = table.study_table(runs, cost_table, grid.first_seed)
+    tests = table.PairedTests.of(runs)
     curves = table.curves_table(runs)
     best = table.best_mobilenet(study)
-    best_run = next(run for run in runs if run.point.name == best["run"])
-    predictions = table.read_predictions(best_run.predictions)
+    best_run = next(run for run in runs if run.run.name == best["run"])
+    predictions = table.read_predictions(best_run.predictions.path)
     confusion = table.confusion_counts(predictions, data.CLASSES)
 
     with atomic_dir(PLOTS) as plots:
@@ -60,7 +61,9 @@ def main() -> None:
             plots / "confusion.png",
         )
     write_json(METRICS, table.study_metrics(study))
-    write_text(REPORT, report.build_report(study, cost_table, summary, best, confusion, FIGURES))
+    write_text(
+        REPORT, report.build_report(study, cost_table, summary, tests, best, confusion, FIGURES)
+    )
 
 
 if __name__ == "__main__":

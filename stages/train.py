@@ -1,4 +1,4 @@
-"""Stage `train@<model>-<α>-<ρ>`: train one grid point and write its model, metrics and curves."""
+"""Stage `train@<model>-<α>-<ρ>-<seed>`: train one run; write its model, metrics and curves."""
 
 import argparse
 
@@ -17,38 +17,40 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("width")
     parser.add_argument("resolution")
+    parser.add_argument("seed")
     args = parser.parse_args()
 
     params = load_params()
     config = train.TrainParams.from_params(params)
-    point = Grid.from_params(params).find(f"{args.model}-{args.width}-{args.resolution}")
-    run = train.RunPaths.for_run(point.name)
+    run = Grid.from_params(params).find(f"{args.model}-{args.width}-{args.resolution}-{args.seed}")
+    paths = train.RunPaths.for_run(run.name)
 
     device = train.resolve_device(config.device)
-    train.seed_everything(config.seed, device)
-    dataset = train.load_dataset(data.PREPARED_DIR, data.METRICS_FILE, config, point, device)
-    model = build(point.model, point.width, num_classes=len(data.CLASSES))
-    cost = measured_cost(model, point.input_size)
+    train.seed_everything(run.seed, device)
+    dataset = train.load_dataset(data.PREPARED_DIR, data.METRICS_FILE, config, run, device)
+    model = build(run.model, run.width, num_classes=len(data.CLASSES))
+    cost = measured_cost(model, run.input_size)
 
-    with train.CurveLogger(run.curves) as curves:
+    with train.CurveLogger(paths.curves) as curves:
         result = train.train(
             model,
             dataset.train,
             dataset.test,
             dataset.preprocess,
             config,
-            checkpoint=run.checkpoint,
-            checkpoint_key=train.checkpoint_key(config, point, dataset.content_hash, device),
+            seed=run.seed,
+            checkpoint=paths.checkpoint,
+            checkpoint_key=train.checkpoint_key(config, run, dataset.content_hash, device),
             on_epoch=curves.log,
         )
     train.write_predictions(
-        run.predictions, dataset.test.labels, result.test_predictions, data.CLASSES
+        paths.predictions, dataset.test.labels, result.test_predictions, data.CLASSES
     )
-    train.save_model(run.model, result.model, point, dataset.preprocess)
+    train.save_model(paths.model, result.model, run, dataset.preprocess)
     write_json(
-        run.metrics,
+        paths.metrics,
         train.run_metrics(
-            point,
+            run,
             config,
             result,
             params_count=cost.params,
@@ -57,7 +59,7 @@ def main() -> None:
             data_source_kind=dataset.source_kind,
         ),
     )
-    run.checkpoint.unlink(missing_ok=True)
+    paths.checkpoint.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

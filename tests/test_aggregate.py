@@ -3,33 +3,60 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mobilenet_study.cost import metric_key
-from mobilenet_study.data import DataSummary
-from mobilenet_study.grid import RunPoint
+from mobilenet_study.data import CLASSES, DataSummary
+from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
-from mobilenet_study.study import report, table
+from mobilenet_study.study import multipliers, report, table, versus
 
 from .conftest import PipelineRepo
 from .test_train_stage import TINY_GRID, write_image_folder
 
-PARAMS = {
-    "grid": {
-        "sweep": {"models": ["mobilenet_v1"], "widths": [1.0, 0.5], "resolutions": [1.0]},
-        "reference": {"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]},
-    }
-}
+TEST_IMAGES = 1000
+ACTUAL = np.array([CLASSES[i % len(CLASSES)] for i in range(TEST_IMAGES)])
+# Words that claim a difference; a sentence whose test says "within noise" may hold none.
+CLAIMS = re.compile(
+    r"gains accuracy|costs accuracy|V1 more accurate|baseline more accurate|"
+    r"more accurate than V1|less accurate than V1|\| more accurate \||\| less accurate \||"
+    r"more accurate than the baseline's|frontier is more accurate"
+)
 
 
-def run_inputs(point: RunPoint, accuracy: float, params: int, macs: int) -> table.RunInputs:
+def correct_vector(accuracy: float, seed: int = 0) -> np.ndarray:
+    correct = np.zeros(TEST_IMAGES, dtype=bool)
+    correct[: round(accuracy * TEST_IMAGES)] = True
+    return np.random.default_rng(seed).permutation(correct)
+
+
+def changed(correct: np.ndarray, lose: int, gain: int, seed: int = 1) -> np.ndarray:
+    """``correct`` with ``lose`` right answers made wrong and ``gain`` wrong ones made right:
+    exactly ``lose`` + ``gain`` discordant images against it."""
+    rng = np.random.default_rng(seed)
+    out = correct.copy()
+    out[rng.choice(np.flatnonzero(correct), lose, replace=False)] = False
+    out[rng.choice(np.flatnonzero(~correct), gain, replace=False)] = True
+    return out
+
+
+def predictions(correct: np.ndarray) -> table.Predictions:
+    wrong = np.array([CLASSES[(i + 1) % len(CLASSES)] for i in range(TEST_IMAGES)])
+    return table.Predictions(Path("in-memory.csv"), ACTUAL, np.where(correct, ACTUAL, wrong))
+
+
+def run_inputs(run: Run, correct: np.ndarray, params: int, macs: int) -> table.RunInputs:
+    accuracy = float(correct.mean())
     metrics = {
-        "model": point.model,
-        "width": point.width,
-        "resolution": point.resolution,
+        "model": run.model,
+        "width": run.width,
+        "resolution": run.resolution,
+        "seed": run.seed,
         "epochs": 2,
         "test_accuracy": accuracy,
         "best_test_accuracy": accuracy,
@@ -44,16 +71,16 @@ def run_inputs(point: RunPoint, accuracy: float, params: int, macs: int) -> tabl
     curves = pd.DataFrame(
         {"epoch": [1, 2], "test_accuracy": [0.1, accuracy], "test_loss": [2.0, 1.5]}
     ).assign(train_loss=[2.1, 1.6])
-    return table.RunInputs(point, metrics, curves, Path("unused.csv"))
+    return table.RunInputs(run, metrics, curves, predictions(correct))
 
 
 def cost_rows(runs: list[table.RunInputs], device: str = "cpu") -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "model": r.point.model,
-                "width": r.point.width,
-                "resolution": r.point.resolution,
+                "model": r.run.model,
+                "width": r.run.width,
+                "resolution": r.run.resolution,
                 "macs_analytic": r.metrics["macs"],
                 "params_norm": 1.0,
                 "macs_norm": 1.0,
@@ -68,19 +95,33 @@ def cost_rows(runs: list[table.RunInputs], device: str = "cpu") -> pd.DataFrame:
     )
 
 
+def run(model: str, width: float, resolution: float = 1.0, seed: int = 0) -> Run:
+    block = "reference" if model == "mobilenet_v2" else "sweep"
+    return Run(GridPoint(model, width, resolution, block), seed)
+
+
+V1_FULL = correct_vector(0.800)
+
+
 @pytest.fixture
 def runs() -> list[table.RunInputs]:
     # MobileNet at α 1 and 0.5, the baseline (standard convs) at α 1: made-up round numbers.
+    # α 0.5 loses 21 images α 1 gets right (a real loss); the baseline gets 50 more right.
     return [
-        run_inputs(RunPoint("mobilenet_v1", 1.0, 1.0), 0.800, 3_200_000, 36_000_000),
-        run_inputs(RunPoint("mobilenet_v1", 0.5, 1.0), 0.779, 1_000_000, 10_000_000),
-        run_inputs(RunPoint("baseline", 1.0, 1.0), 0.850, 22_400_000, 360_000_000),
+        run_inputs(run("mobilenet_v1", 1.0), V1_FULL, 3_200_000, 36_000_000),
+        run_inputs(run("mobilenet_v1", 0.5), changed(V1_FULL, 21, 0), 1_000_000, 10_000_000),
+        run_inputs(run("baseline", 1.0), changed(V1_FULL, 0, 50), 22_400_000, 360_000_000),
     ]
 
 
 @pytest.fixture
 def study(runs: list[table.RunInputs]) -> pd.DataFrame:
-    return table.study_table(runs, cost_rows(runs))
+    return table.study_table(runs, cost_rows(runs), first_seed=0)
+
+
+@pytest.fixture
+def tests_of(runs: list[table.RunInputs]) -> table.PairedTests:
+    return table.PairedTests.of(runs)
 
 
 def test_pareto_frontier_keeps_the_undominated_points() -> None:
@@ -90,73 +131,203 @@ def test_pareto_frontier_keeps_the_undominated_points() -> None:
     assert table.pareto_frontier(costs, values) == [True, True, False, True, True]
 
 
-def test_study_table_joins_runs_and_cost(study: pd.DataFrame) -> None:
+def test_study_table_joins_runs_cost_and_intervals(study: pd.DataFrame) -> None:
     assert list(study.columns) == list(table.COLUMNS)
     assert study["run"].tolist() == [
-        "mobilenet_v1-1.0-1.0",
-        "mobilenet_v1-0.5-1.0",
-        "baseline-1.0-1.0",
+        "mobilenet_v1-1.0-1.0-0",
+        "mobilenet_v1-0.5-1.0-0",
+        "baseline-1.0-1.0-0",
     ]
+    assert study["test_accuracy"].tolist() == [0.8, 0.779, 0.85]
+    assert study["test_correct"].tolist() == [800, 779, 850]
+    # Wilson 95% interval of 800/1000 by hand: centre 0.798852, half-width 0.024771.
+    first = study.iloc[0]
+    assert first["test_accuracy_ci_low"] == pytest.approx(0.774081, abs=1e-6)
+    assert first["test_accuracy_ci_high"] == pytest.approx(0.823623, abs=1e-6)
     assert study["latency_ms_per_image_cpu"].tolist() == [36.0, 10.0, 360.0]
     assert study["latency_ms_per_image_gpu"].isna().all()
-    # The α 1 MobileNet costs more than α 0.5 and is barely more accurate: still undominated.
+    # The α 1 MobileNet costs more than α 0.5 and is more accurate: still undominated.
     assert study["pareto_frontier"].tolist() == [True, True, True]
+    assert study["model_frontier"].tolist() == [True, True, True]
+    assert (study["seeds"] == 1).all() and study["test_accuracy_seed_std"].isna().all()
+
+
+def test_seeds_give_mean_and_std_and_the_first_seed_is_paired(
+    runs: list[table.RunInputs],
+) -> None:
+    second_seed = run("mobilenet_v1", 1.0, seed=1)
+    second = run_inputs(second_seed, correct_vector(0.7), 3_200_000, 36_000_000)
+    study = table.study_table([*runs, second], cost_rows(runs), first_seed=0)
+    point = study[study["run"].str.startswith("mobilenet_v1-1.0-1.0-")]
+    assert point["seeds"].tolist() == [2, 2]
+    assert point["test_accuracy_seed_mean"].tolist() == pytest.approx([0.75, 0.75])
+    assert point["test_accuracy_seed_std"].iloc[0] == pytest.approx(np.std([0.8, 0.7], ddof=1))
+    # Frontier flags and tables look at the first seed's runs only.
+    assert point["first_seed"].tolist() == [True, False]
+    assert not study.loc[~study["first_seed"], "pareto_frontier"].any()
+    assert len(table.first_seed_runs(study)) == 3
+    assert "0.75" not in report.runs_table(table.study_table(runs, cost_rows(runs), 0))
+    assert "75.0% ± 7.1 (2)" in report.runs_table(study)
 
 
 def test_gpu_latency_goes_to_its_own_column(runs: list[table.RunInputs]) -> None:
-    gpu = table.study_table(runs, cost_rows(runs, device="cuda"))
+    gpu = table.study_table(runs, cost_rows(runs, device="cuda"), first_seed=0)
     assert gpu["latency_ms_per_image_cpu"].isna().all()
     assert gpu["latency_ms_per_image_gpu"].tolist() == [36.0, 10.0, 360.0]
-    entry = table.study_metrics(gpu)["baseline"]["w1"]["r1"]
+    entry = table.study_metrics(gpu)["baseline"]["w1"]["r1"]["s0"]
     assert "latency_ms_per_image_cpu" not in entry and entry["latency_ms_per_image_gpu"] == 360.0
 
 
 def test_metrics_are_keyed_like_the_cost_metrics(study: pd.DataFrame) -> None:
     metrics = table.study_metrics(study)
     assert metric_key("w", 0.5) == "w0_5"
-    entry = metrics["mobilenet_v1"]["w0_5"]["r1"]
+    entry = metrics["mobilenet_v1"]["w0_5"]["r1"]["s0"]
     assert entry["test_accuracy"] == 0.779 and entry["macs_measured"] == 10_000_000
+    assert entry["test_accuracy_ci_low"] < 0.779 < entry["test_accuracy_ci_high"]
     assert entry["device"] == "cpu" and "latency_ms_per_image_gpu" not in entry
     json.dumps(metrics, allow_nan=False)  # DVC's reader rejects NaN
 
 
-def test_width_sentence_computes_ratios(study: pd.DataFrame) -> None:
-    (change,) = report.multiplier_changes(study, "width")
+def test_width_sentence_computes_ratios_and_its_test(
+    study: pd.DataFrame, tests_of: table.PairedTests
+) -> None:
+    (change,) = multipliers.multiplier_changes(study, "width")
     assert change.macs_ratio == pytest.approx(3.6)
     assert change.params_ratio == pytest.approx(3.2)
-    assert change.accuracy_points == pytest.approx(-2.1)
-    sentence = report.change_sentence(change)
+    (sentence,) = multipliers.change_sentences(study, "width", tests_of)
     assert "α 1 → 0.5 cuts MACs 3.6× (α² predicts 4.0×) and parameters 3.2×" in sentence
-    assert "for −2.1 points of accuracy (80.0% → 77.9%)" in sentence
+    # 21 images lost, none gained: exact McNemar p = 2 · 0.5²¹.
+    assert "; it costs accuracy: 80.0% → 77.9% (−2.1 points" in sentence
+    assert "McNemar p < 0.001" in sentence
 
 
-def test_one_multiplier_value_is_said_not_invented(study: pd.DataFrame) -> None:
-    assert report.multiplier_changes(study, "resolution") == []
-    assert report._changes(study, "resolution") == [
+def test_a_chance_difference_is_within_noise_everywhere() -> None:
+    """Runs that differ only by chance (a handful of images each way): no sentence or table
+    row of the report may claim a difference."""
+    base = correct_vector(0.6, seed=3)
+    chance = [
+        run_inputs(run("mobilenet_v1", 1.0), base, 3_200_000, 36_000_000),
+        run_inputs(run("mobilenet_v1", 0.5), changed(base, 14, 8, seed=4), 1_000_000, 10_000_000),
+        run_inputs(run("baseline", 1.0), changed(base, 9, 15, seed=5), 22_400_000, 360_000_000),
+        run_inputs(run("baseline", 0.5), changed(base, 12, 12, seed=6), 5_600_000, 9_000_000),
+        run_inputs(run("mobilenet_v2", 1.0), changed(base, 10, 6, seed=7), 2_300_000, 6_000_000),
+    ]
+    tests = table.PairedTests.of(chance)
+    study = table.study_table(chance, cost_rows(chance), first_seed=0)
+    # The differences are real numbers, just not supported by their tests.
+    (change,) = multipliers.multiplier_changes(study, "width")[:1]
+    comparison = tests.compare(change.reference["run"], change.other["run"])
+    assert comparison.points == pytest.approx(-0.6) and comparison.p_value > 0.05
+    sentence = multipliers.change_sentence(change, comparison)
+    assert "its accuracy change is within noise: 60.0% → 59.4% (−0.6 points" in sentence
+    assert not CLAIMS.search(sentence)
+
+    summary = CLAIMS.sub("", " ".join(versus.baseline_summary(study, tests)))
+    assert "more accurate at 0, less accurate at 0, and within noise at 2" in summary
+    frontier = versus.frontier_points(study, tests)
+    assert [fp.outcome for fp in frontier] != [] and all(
+        fp.outcome in ("within noise", "cheaper than every baseline") for fp in frontier
+    )
+    text = report.build_report(
+        study,
+        cost_rows(chance),
+        DataSummary("m", "image_folder", "png", False, (0.5,) * 3, (0.2,) * 3, "x"),
+        tests,
+        table.best_mobilenet(study),
+        table.confusion_counts(pd.DataFrame({"actual": ACTUAL, "predicted": ACTUAL}), CLASSES),
+        [],
+    )
+    assert not CLAIMS.search(text), CLAIMS.search(text)
+    assert "within noise" in text
+
+
+def test_baseline_table_and_paper_line(study: pd.DataFrame, tests_of: table.PairedTests) -> None:
+    rendered = versus.baseline_table(study, tests_of)
+    header, _, ours, paper = rendered.splitlines()
+    assert "V1 − baseline, points [95% CI]" in header and "McNemar p" in header
+    assert "| 1 | 1 | 360.00 / 36.00 | 10.0× | 22.40 / 3.20 | 7.0× |" in ours
+    assert "85.0% [82.7, 87.1]" in ours and "80.0% [77.4, 82.4]" in ours
+    assert "−5.0 [" in ours and "| baseline more accurate |" in ours
+    assert "| paper | 224 px | 4866 / 569 | 8.6× | 29.3 / 4.2 | 7.0× |" in paper
+    assert "| 71.7% | 70.6% | −1.1 |" in paper
+    first, _ = versus.baseline_summary(study, tests_of)
+    assert "less accurate at 1, and within noise at 0" in first
+    lonely = study[study["model"] != "baseline"]
+    assert "cannot be made here" in versus.baseline_summary(lonely, tests_of)[0]
+
+
+def _frontier_study(v1: dict[float, float]) -> tuple[pd.DataFrame, table.PairedTests]:
+    """Baseline at 10 M MACs (60%) and 100 M MACs (80%); V1 runs at the given MACs (M) and
+    accuracies, each built from the baseline's answers so that the tests see real overlap."""
+    base_low = correct_vector(0.6, seed=10)
+    base_high = changed(base_low, 0, 200, seed=11)
+    inputs = [
+        run_inputs(run("baseline", 0.25), base_low, 1_000_000, 10_000_000),
+        run_inputs(run("baseline", 1.0), base_high, 9_000_000, 100_000_000),
+    ]
+    for i, (macs, accuracy) in enumerate(sorted(v1.items())):
+        gain = round((accuracy - 0.6) * TEST_IMAGES)
+        correct = changed(base_low, max(0, -gain), max(0, gain), seed=20 + i)
+        width = [0.25, 0.5, 0.75, 1][i]
+        inputs.append(run_inputs(run("mobilenet_v1", width), correct, 500_000, int(macs * 1e6)))
+    return table.study_table(inputs, cost_rows(inputs), 0), table.PairedTests.of(inputs)
+
+
+def test_frontier_is_interpolated_in_log_macs_and_tested() -> None:
+    # sqrt(10 · 100) ≈ 31.6 M MACs is halfway in log-MACs: the frontier is at 70% there.
+    study, tests = _frontier_study({5.0: 0.70, 31.6227766: 0.85, 200.0: 0.70, 150.0: 0.95})
+    points = {fp.run["run"]: fp for fp in versus.frontier_points(study, tests)}
+    # Widths follow the MACs: 5 M, 31.6 M, 150 M, 200 M.
+    below, middle, past, worse = (points[f"mobilenet_v1-{w}-1.0-0"] for w in (0.25, 0.5, 0.75, 1))
+    assert np.isnan(below.frontier_accuracy)  # no baseline is that cheap
+    assert below.outcome == "more accurate"  # it even beats the cheapest baseline (60%)
+    assert middle.frontier_accuracy == pytest.approx(0.70)
+    assert middle.points == pytest.approx(15.0) and middle.outcome == "more accurate"
+    assert middle.upper["run"] == "baseline-1.0-1.0-0"
+    # Past the frontier's dearest run, the frontier stays at its best (80%).
+    assert past.frontier_accuracy == pytest.approx(0.80) and past.outcome == "more accurate"
+    assert worse.outcome == "less accurate"  # a cheaper baseline (80%) beats its 70%
+    summary = versus.frontier_summary(list(points.values()))
+    assert summary.startswith("MobileNet V1 is more accurate than the baseline's Pareto")
+    assert "at 3 of 4 budgets" in summary and "by up to +15.0 points" in summary
+    assert "more accurate at 1 budget(s) (150.00 M)" not in summary
+    assert "The baseline frontier is more accurate at 1 budget(s) (200.00 M)" in summary
+
+
+def test_frontier_nowhere_better_is_said() -> None:
+    study, tests = _frontier_study({31.6227766: 0.69})
+    summary = versus.frontier_summary(versus.frontier_points(study, tests))
+    assert summary.startswith("The paired tests find MobileNet V1 ahead of the baseline's")
+    assert "at none of its 1 budgets" in summary
+
+
+def test_one_multiplier_value_is_said_not_invented(
+    study: pd.DataFrame, tests_of: table.PairedTests
+) -> None:
+    assert multipliers.multiplier_changes(study, "resolution") == []
+    assert multipliers.change_sentences(study, "resolution", tests_of) == [
         "Only one ρ was trained per model in this run, so its effect is not measured."
     ]
 
 
-def test_baseline_comparison_sits_beside_table_4(study: pd.DataFrame) -> None:
-    ours, paper = report.baseline_sentences(study)
-    assert "10.0× fewer MACs and 7.0× fewer parameters" in ours
-    assert "for −5.0 points of accuracy (85.0% → 80.0%)" in ours
-    assert "8.6× fewer MACs and 7.0× fewer parameters for −1.1 points" in paper
-    lonely = study[study["model"] != "baseline"]
-    assert "cannot be made here" in report.baseline_sentences(lonely)[0]
+def test_runs_on_different_test_images_cannot_be_paired(runs: list[table.RunInputs]) -> None:
+    other = table.Predictions(Path("other.csv"), ACTUAL[::-1], ACTUAL[::-1])
+    tests = table.PairedTests({"a": runs[0].predictions, "b": other})
+    with pytest.raises(StudyError, match="different test images"):
+        tests.compare("a", "b")
 
 
 def test_pareto_and_confusion_sentences(study: pd.DataFrame) -> None:
-    assert report.pareto_sentence(study).endswith("0 of 3 runs lie below it.")
+    assert "0 of 3 runs lie below it." in report.pareto_sentence(study)
     counts = table.confusion_counts(
         pd.DataFrame({"actual": ["cat", "cat", "dog"], "predicted": ["dog", "cat", "dog"]}),
         ["cat", "dog"],
     )
     best = table.best_mobilenet(study)
-    assert best["run"] == "mobilenet_v1-1.0-1.0"  # the baseline is more accurate, not a MobileNet
+    assert best["run"] == "mobilenet_v1-1.0-1.0-0"  # the baseline is more accurate, not a MobileNet
     first, second = report.confusion_sentences(best, counts)
-    assert "80.0% on 3 test images" in first
-    assert "best class is dog (recall 100.0%)" in second
+    assert "80.0% (95% CI 77.4–82.4%) on 3 test images" in first
+    assert "highest recall is on dog (recall 100.0%, 95% CI 20.7–100.0%)" in second
     assert "cat taken for dog (1 time)" in second
 
 
@@ -172,15 +343,15 @@ def test_data_source_is_named() -> None:
 
 
 def test_feature_sides_round_odd_sides_up() -> None:
-    assert report.feature_sides("mobilenet_v1", 20) == [20, 10, 5, 3, 2]
+    assert multipliers.feature_sides("mobilenet_v1", 20) == [20, 10, 5, 3, 2]
 
 
 def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
-    sweep = RunPoint("mobilenet_v1", 0.5, 1.0)
-    reference = RunPoint("baseline", 1.0, 1.0, "reference")
-    with pytest.raises(StudyError, match=r"mobilenet_v1-0\.5-1\.0.*dvc repro train@mobilenet_v1"):
+    sweep = run("mobilenet_v1", 0.5)
+    reference = run("mobilenet_v2", 1.0, seed=3)
+    with pytest.raises(StudyError, match=r"mobilenet_v1-0\.5-1\.0-0.*dvc repro train@mobilenet_v1"):
         table.read_runs([sweep], tmp_path)
-    with pytest.raises(StudyError, match=r"dvc repro train_reference@baseline-1\.0-1\.0"):
+    with pytest.raises(StudyError, match=r"dvc repro train_reference@mobilenet_v2-1\.0-1\.0-3"):
         table.read_runs([reference], tmp_path)
 
 
@@ -188,31 +359,59 @@ def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
 def test_dvc_repro_aggregate_builds_the_study(pipeline_repo: PipelineRepo, tmp_path: Path) -> None:
     repo = pipeline_repo
     folder = write_image_folder(tmp_path / "mirror", {"train": 20, "test": 10})
-    repo.set_params({**TINY_GRID, "data.source": str(folder), "cost.warmup": 0, "cost.repeats": 3})
-    repo.commit("tiny configuration")
+    repo.set_params(
+        {
+            **TINY_GRID,
+            "grid.seeds": [0, 1],
+            "data.source": str(folder),
+            "cost.warmup": 0,
+            "cost.repeats": 3,
+        }
+    )
+    repo.commit("tiny configuration, two seeds")
     repo.dvc("repro", "aggregate")
 
     study = pd.read_csv(repo.path / "plots/study/study.csv")
     metrics = json.loads((repo.path / "metrics/study.json").read_text())
-    runs = ["mobilenet_v1-0.25-0.5", "mobilenet_v1-0.25-1.0", "baseline-0.125-0.5"]
+    points = ["mobilenet_v1-0.25-0.5", "baseline-0.25-0.5", "mobilenet_v2-0.125-0.5"]
+    runs = [f"{point}-{seed}" for point in points for seed in (0, 1)]
     assert study["run"].tolist() == runs
+    assert study["first_seed"].tolist() == [True, False] * 3
     for row in study.to_dict("records"):
         trained = json.loads((repo.path / f"metrics/train/{row['run']}.json").read_text())
+        assert trained["seed"] == row["seed"]
         entry = metrics[row["model"]][metric_key("w", row["width"])][
             metric_key("r", row["resolution"])
-        ]
+        ][f"s{row['seed']}"]
         assert entry["test_accuracy"] == round(trained["test_accuracy"], 4)
+        assert entry["test_accuracy_ci_low"] <= entry["test_accuracy"]
+        assert entry["test_accuracy"] <= entry["test_accuracy_ci_high"]
         assert entry["macs_measured"] == trained["macs"] == row["macs_measured"]
         assert entry["params"] == trained["params"] and entry["device"] == "cpu"
+        assert row["test_images"] == 100 and row["seeds"] == 2
+    # The seeds train differently (weights and batch order), on the same test images.
+    seeds = {
+        seed: (repo.path / f"plots/predictions/mobilenet_v1-0.25-0.5-{seed}.csv").read_text()
+        for seed in (0, 1)
+    }
+    assert seeds[0] != seeds[1]
+    assert [line.split(",")[0] for line in seeds[0].splitlines()] == [
+        line.split(",")[0] for line in seeds[1].splitlines()
+    ]
     curves = pd.read_csv(repo.path / "plots/study/curves.csv")
     assert len(curves) == len(runs) and set(curves["run"]) == set(runs)  # one epoch each
 
-    best = study[study["model"] == "mobilenet_v1"].sort_values("test_accuracy").iloc[-1]["run"]
+    first = study[study["first_seed"]]
+    best = first[first["model"].str.startswith("mobilenet")].sort_values("test_accuracy")
     confusion = (repo.path / "plots/study/confusion.csv").read_text()
-    assert confusion == (repo.path / f"plots/predictions/{best}.csv").read_text()
+    assert confusion == (repo.path / f"plots/predictions/{best.iloc[-1]['run']}.csv").read_text()
 
     text = (repo.path / "reports/study.md").read_text()
     assert "png image-folder mirror" in text and "**Training device:** cpu" in text
+    assert "Each point was trained with 2 seeds (0, 1)" in text
+    assert "paired tests compare the runs of seed 0" in text
+    assert "## MobileNet V1 against the baseline CNN, point by point" in text
+    assert "| 0.25 | 0.5 |" in text and "McNemar p" in text
     for name in ("accuracy_vs_macs", "curves", "confusion", "scaling_width"):
         assert f"(../plots/study/{name}.png)" in text
         assert (repo.path / f"plots/study/{name}.png").stat().st_size > 1000
@@ -224,7 +423,7 @@ def test_dvc_repro_aggregate_builds_the_study(pipeline_repo: PipelineRepo, tmp_p
     assert not [e for e in shown.get("errors", []) if "study" in e.get("name", "")]
 
     # A run missing from metrics/train: a clear error naming it and its stage.
-    (repo.path / "metrics/train/baseline-0.125-0.5.json").unlink()
+    (repo.path / "metrics/train/baseline-0.25-0.5-1.json").unlink()
     failed = repo.run("python", "stages/aggregate.py", check=False)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
-    assert "dvc repro train_reference@baseline-0.125-0.5" in failed.stderr
+    assert "dvc repro train@baseline-0.25-0.5-1" in failed.stderr

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mobilenet_study import cost
-from mobilenet_study.grid import Grid, RunPoint
+from mobilenet_study.grid import Grid, GridPoint
 from mobilenet_study.models import LayerSpec, build, counting, layer_specs
 from mobilenet_study.params import ParamError, load_params
 
@@ -218,8 +218,8 @@ def test_cuda_setting_without_cuda_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    points = [RunPoint("mobilenet_v1", w, r) for w in (0.5, 1.0) for r in (0.75, 1.0)]
-    points.append(RunPoint("mobilenet_v2", 0.5, 1.0))
+    points = [GridPoint("mobilenet_v1", w, r) for w in (0.5, 1.0) for r in (0.75, 1.0)]
+    points.append(GridPoint("mobilenet_v2", 0.5, 1.0))
     return cost.profile_grid(points, cost.CostSettings("cpu", 1, 2, 0, 3))
 
 

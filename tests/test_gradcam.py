@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from mobilenet_study import gradcam as gc
-from mobilenet_study.grid import RunPoint
+from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import MODEL_NAMES, build
 from mobilenet_study.params import ParamError, StudyError, load_params
 from mobilenet_study.train import Preprocess, save_model
@@ -264,14 +264,22 @@ def test_cuda_matches_cpu() -> None:
 def test_params_defaults_are_valid_and_runs_checked_against_the_grid() -> None:
     params = load_params(REPO_ROOT / "params.yaml")
     config = gc.GradCamParams.from_params(params)
-    assert config.runs == ("baseline-1.0-1.0", "mobilenet_v1-1.0-1.0", "mobilenet_v1-0.25-0.5")
-    params["gradcam"]["runs"] = ["baseline-1.0-1.0", "mobilenet_v1-0.3-1.0"]
-    with pytest.raises(ParamError, match=r"`gradcam\.runs\[1\]` is 'mobilenet_v1-0.3-1.0'"):
+    assert config.runs == (
+        "baseline-1.0-1.0-0",
+        "mobilenet_v1-1.0-1.0-0",
+        "mobilenet_v1-0.25-0.5-0",
+    )
+    params["gradcam"]["runs"] = ["baseline-1.0-1.0-0", "mobilenet_v1-0.3-1.0-0"]
+    with pytest.raises(ParamError, match=r"`gradcam\.runs\[1\]` is 'mobilenet_v1-0.3-1.0-0'"):
         gc.GradCamParams.from_params(params)
-    params["gradcam"]["runs"] = ["baseline-1.0-1.0", "baseline-1.0-1.0"]
+    # A grid point without its seed is not a run.
+    params["gradcam"]["runs"] = ["baseline-1.0-1.0"]
+    with pytest.raises(ParamError, match=r"a trained run \(<model>-<α>-<ρ>-<seed>\)"):
+        gc.GradCamParams.from_params(params)
+    params["gradcam"]["runs"] = ["baseline-1.0-1.0-0", "baseline-1.0-1.0-0"]
     with pytest.raises(ParamError, match="distinct"):
         gc.GradCamParams.from_params(params)
-    params["gradcam"]["runs"] = ["baseline-1.0-1.0"]
+    params["gradcam"]["runs"] = ["baseline-1.0-1.0-0"]
     params["gradcam"]["images_per_class"] = 0
     with pytest.raises(ParamError, match="images_per_class"):
         gc.GradCamParams.from_params(params)
@@ -304,7 +312,7 @@ def test_last_block_with_side(name: str, side: int, expected: str) -> None:
 
 def test_load_trained_round_trip(tmp_path: Path) -> None:
     model = models_under_test("baseline", trained=True)
-    point = RunPoint("baseline", 0.25, 0.5)
+    point = Run(GridPoint("baseline", 0.25, 0.5), seed=0)
     preprocess = Preprocess.create((0.5, 0.4, 0.3), (0.2, 0.2, 0.25), 16, torch.device("cpu"))
     save_model(tmp_path / "model.pt", model, point, preprocess)
     trained = gc.load_trained(tmp_path / "model.pt")
@@ -326,7 +334,7 @@ def test_load_trained_round_trip(tmp_path: Path) -> None:
 def test_gradcam_stage_through_dvc(pipeline_repo: PipelineRepo, tmp_path: Path) -> None:
     repo = pipeline_repo
     folder = write_image_folder(tmp_path / "mirror", {"train": 10, "test": 2})
-    runs = ["baseline-0.125-0.5", "mobilenet_v1-0.25-1.0"]
+    runs = ["mobilenet_v2-0.125-0.5-0", "mobilenet_v1-0.25-0.5-0"]
     repo.set_params({**TINY_GRID, "data.source": str(folder), "gradcam.runs": runs})
     repo.commit("tiny configuration")
 
@@ -335,8 +343,8 @@ def test_gradcam_stage_through_dvc(pipeline_repo: PipelineRepo, tmp_path: Path) 
         with Image.open(repo.path / f"plots/gradcam/{run}.png") as image:
             assert image.width > 300 and image.height > 1000
         assert f"Running stage 'gradcam@{run}'" in first
-    # Exactly the listed runs' models: the third grid point is never trained for it.
-    assert "train@mobilenet_v1-0.25-0.5" not in first
+    # Exactly the listed runs' models: the other grid point is never trained for it.
+    assert "baseline" not in first
     assert "Running stage" not in repo.dvc("repro", "gradcam").stdout
 
     # A new image selection outdates the figures, not the training (`dvc status`: no rerun).
@@ -344,15 +352,15 @@ def test_gradcam_stage_through_dvc(pipeline_repo: PipelineRepo, tmp_path: Path) 
     status = repo.dvc("status", "gradcam").stdout
     assert all(f"gradcam@{run}:" in status for run in runs) and "train" not in status
     # Adding a run adds its stage; the others stay up to date.
-    repo.set_params({"gradcam.seed": 0, "gradcam.runs": [*runs, "mobilenet_v1-0.25-0.5"]})
+    repo.set_params({"gradcam.seed": 0, "gradcam.runs": [*runs, "baseline-0.25-0.5-0"]})
     status = repo.dvc("status", "gradcam").stdout
-    assert "gradcam@mobilenet_v1-0.25-0.5:" in status
+    assert "gradcam@baseline-0.25-0.5-0:" in status
     assert not any(f"gradcam@{run}:" in status for run in runs)
 
     # A run that is not a trained grid point fails before any work, naming the key.
     before = (repo.path / f"plots/gradcam/{runs[0]}.png").stat().st_mtime_ns
-    repo.set_params({"gradcam.runs": [runs[0], "mobilenet_v1-0.3-1.0"]})
+    repo.set_params({"gradcam.runs": [runs[0], "mobilenet_v1-0.3-1.0-0"]})
     result = repo.run("python", "stages/gradcam.py", runs[0], check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "`gradcam.runs[1]` is 'mobilenet_v1-0.3-1.0'" in result.stderr
+    assert "`gradcam.runs[1]` is 'mobilenet_v1-0.3-1.0-0'" in result.stderr
     assert (repo.path / f"plots/gradcam/{runs[0]}.png").stat().st_mtime_ns == before

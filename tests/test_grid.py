@@ -8,29 +8,40 @@ from mobilenet_study.grid import Grid, input_size
 from mobilenet_study.params import ParamError
 
 
-def grid_params(**sweep: object) -> dict:
+def grid_params(seeds: object = (0,), **sweep: object) -> dict:
     base = {"models": ["mobilenet_v1"], "widths": [0.5, 1.0], "resolutions": [0.5, 1.0]}
     reference = {"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]}
-    return {"grid": {"sweep": {**base, **sweep}, "reference": reference}}
+    grid = {"sweep": {**base, **sweep}, "reference": reference, "seeds": list(seeds)}
+    return {"grid": grid}
 
 
-def test_points_names_and_stages() -> None:
-    points = Grid.from_params(grid_params()).points
-    assert [pt.name for pt in points] == [
+def test_points_runs_names_and_stages() -> None:
+    grid = Grid.from_params(grid_params(seeds=[0, 7]))
+    assert [pt.name for pt in grid.points] == [
         "mobilenet_v1-0.5-0.5",
         "mobilenet_v1-0.5-1.0",
         "mobilenet_v1-1.0-0.5",
         "mobilenet_v1-1.0-1.0",
         "baseline-1.0-1.0",
     ]
-    assert points[0].stage == "train@mobilenet_v1-0.5-0.5"
-    assert points[-1].stage == "train_reference@baseline-1.0-1.0"
+    # Every point once per seed, named as DVC's matrix names the stage (values joined by "-").
+    assert [run.name for run in grid.runs[:3]] == [
+        "mobilenet_v1-0.5-0.5-0",
+        "mobilenet_v1-0.5-0.5-7",
+        "mobilenet_v1-0.5-1.0-0",
+    ]
+    assert len(grid.runs) == 10 and grid.first_seed == 0
+    assert grid.runs[0].stage == "train@mobilenet_v1-0.5-0.5-0"
+    assert grid.runs[-1].stage == "train_reference@baseline-1.0-1.0-7"
+    assert grid.find("baseline-1.0-1.0-7").point == grid.points[-1]
+    with pytest.raises(ParamError, match=r"known runs: mobilenet_v1-0\.5-0\.5-0"):
+        grid.find("baseline-1.0-1.0")
 
 
 def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
-    # DVC renders the YAML value 1 as "1" in `train@mobilenet_v1-1-1.0`.
-    point = Grid.from_params(grid_params(widths=[1], resolutions=[1.0])).points[0]
-    assert point.name == "mobilenet_v1-1-1.0" and point.input_size == 32
+    # DVC renders the YAML value 1 as "1" in `train@mobilenet_v1-1-1.0-0`.
+    run = Grid.from_params(grid_params(widths=[1], resolutions=[1.0])).runs[0]
+    assert run.name == "mobilenet_v1-1-1.0-0" and run.input_size == 32
 
 
 @pytest.mark.parametrize(
@@ -48,6 +59,24 @@ def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
 def test_bad_grid_names_the_key(sweep: dict, message: str) -> None:
     with pytest.raises(ParamError, match=message):
         Grid.from_params(grid_params(**sweep))
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ([], r"`grid.seeds` is \[\]; expected a non-empty list"),
+        ([0, 0], r"`grid.seeds` is \[0, 0\]; expected distinct values"),
+        ([0, -1], r"`grid.seeds\[1\]` is -1; allowed: a whole number"),
+        ([1.5], r"`grid.seeds\[0\]` is 1.5"),
+        ([True], r"`grid.seeds\[0\]` is True"),
+        (3, r"`grid.seeds` is 3; expected a non-empty list"),
+    ],
+)
+def test_bad_seeds_name_the_key(seeds: object, message: str) -> None:
+    params = grid_params()
+    params["grid"]["seeds"] = seeds
+    with pytest.raises(ParamError, match=message):
+        Grid.from_params(params)
 
 
 def test_input_size_rounds_half_up() -> None:

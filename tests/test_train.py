@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mobilenet_study import train
-from mobilenet_study.grid import RunPoint
+from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import build
 from mobilenet_study.params import ParamError, StudyError, load_params
 
@@ -31,7 +31,6 @@ TINY = {
     "train_subset": 0,
     "test_subset": 0,
     "eval_batch_size": 100,
-    "seed": 0,
     "compile": False,
 }
 
@@ -49,14 +48,16 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def tiny_run(config: train.TrainParams, **kwargs: object) -> train.TrainResult:
+def tiny_run(config: train.TrainParams, seed: int = 0, **kwargs: object) -> train.TrainResult:
     device = torch.device("cpu")
-    train.seed_everything(config.seed, device)
+    train.seed_everything(seed, device)
     train_data = train.DeviceDataset.from_arrays(*synthetic_split(160, 1), device)
     test_data = train.DeviceDataset.from_arrays(*synthetic_split(100, 2), device)
     preprocess = train.Preprocess.create((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 16, device)
     model = build("mobilenet_v1", 0.25)
-    return train.train(model, train_data, test_data, preprocess, config, progress=False, **kwargs)
+    return train.train(
+        model, train_data, test_data, preprocess, config, seed=seed, progress=False, **kwargs
+    )
 
 
 def test_committed_recipe_is_valid() -> None:
@@ -172,6 +173,12 @@ def test_training_learns_and_is_deterministic_on_cpu() -> None:
     assert first.history[-1].test_accuracy > 0.2  # chance is 0.1
 
 
+def test_another_seed_trains_another_model() -> None:
+    config = tiny_config(epochs=1)
+    zero, one = tiny_run(config, seed=0), tiny_run(config, seed=1)
+    assert zero.history[-1].train_loss != one.history[-1].train_loss
+
+
 def test_interrupted_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
     config = tiny_config(epochs=3)
     checkpoint = tmp_path / "last.pt"
@@ -205,7 +212,7 @@ def test_checkpoint_of_other_params_is_ignored(tmp_path: Path) -> None:
 def test_run_metrics_fields() -> None:
     config = tiny_config(epochs=1)
     result = tiny_run(config)
-    point = RunPoint("mobilenet_v1", 0.25, 0.5)
+    point = Run(GridPoint("mobilenet_v1", 0.25, 0.5), 0)
     metrics = train.run_metrics(
         point,
         config,
@@ -218,6 +225,7 @@ def test_run_metrics_fields() -> None:
     for key in (
         "model", "width", "resolution", "input_size", "epochs", "test_accuracy", "test_loss",
         "params", "macs", "train_seconds", "train_images_per_second", "device", "torch_version",
+        "seed",
         "data_source_kind",
     ):  # fmt: skip
         assert key in metrics
@@ -225,17 +233,18 @@ def test_run_metrics_fields() -> None:
     assert 0 <= metrics["test_accuracy"] <= 1
 
 
-def test_checkpoint_key_covers_recipe_run_data_and_device() -> None:
+def test_checkpoint_key_covers_recipe_run_seed_data_and_device() -> None:
     config = tiny_config()
-    point = RunPoint("mobilenet_v1", 0.25, 0.5)
+    point = Run(GridPoint("mobilenet_v1", 0.25, 0.5), 0)
     cpu = torch.device("cpu")
     key = train.checkpoint_key(config, point, "data-a", cpu)
     assert key == train.checkpoint_key(
-        tiny_config(), RunPoint("mobilenet_v1", 0.25, 0.5), "data-a", cpu
+        tiny_config(), Run(GridPoint("mobilenet_v1", 0.25, 0.5), 0), "data-a", cpu
     )
     others = [
         train.checkpoint_key(tiny_config(lr=0.07), point, "data-a", cpu),
-        train.checkpoint_key(config, RunPoint("mobilenet_v1", 0.25, 1.0), "data-a", cpu),
+        train.checkpoint_key(config, Run(GridPoint("mobilenet_v1", 0.25, 1.0), 0), "data-a", cpu),
+        train.checkpoint_key(config, Run(GridPoint("mobilenet_v1", 0.25, 0.5), 1), "data-a", cpu),
         train.checkpoint_key(config, point, "data-b", cpu),
         train.checkpoint_key(config, point, "data-a", torch.device("cuda")),
     ]

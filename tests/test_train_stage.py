@@ -16,12 +16,13 @@ from .conftest import PipelineRepo
 
 # A few hundred images, one epoch, the smallest models: seconds per run on a CPU.
 TINY_GRID = {
-    "grid.sweep.models": ["mobilenet_v1"],
+    "grid.sweep.models": ["mobilenet_v1", "baseline"],
     "grid.sweep.widths": [0.25],
-    "grid.sweep.resolutions": [0.5, 1.0],
-    "grid.reference.models": ["baseline"],
+    "grid.sweep.resolutions": [0.5],
+    "grid.reference.models": ["mobilenet_v2"],
     "grid.reference.widths": [0.125],
     "grid.reference.resolutions": [0.5],
+    "grid.seeds": [0],
     "train.device": "cpu",
     "train.epochs": 1,
     "train.batch_size": 50,
@@ -56,7 +57,7 @@ def tiny_repo(pipeline_repo: PipelineRepo, tmp_path: Path) -> PipelineRepo:
 @pytest.mark.slow
 def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
     tiny_repo.dvc("repro", "train", "train_reference")
-    runs = ["mobilenet_v1-0.25-0.5", "mobilenet_v1-0.25-1.0", "baseline-0.125-0.5"]
+    runs = ["mobilenet_v1-0.25-0.5-0", "baseline-0.25-0.5-0", "mobilenet_v2-0.125-0.5-0"]
     for run in runs:
         metrics = json.loads((tiny_repo.path / f"metrics/train/{run}.json").read_text())
         assert metrics["epochs"] == 1 and metrics["device"] == "cpu"
@@ -79,12 +80,16 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
         == 16
     )
 
-    # Adding a width reruns only the new points.
-    tiny_repo.set_params({"grid.sweep.widths": [0.25, 0.125]})
+    # A second seed trains only its own runs (dropping the baseline from the sweep runs nothing).
+    tiny_repo.set_params({"grid.seeds": [0, 1], "grid.sweep.models": ["mobilenet_v1"]})
     again = tiny_repo.dvc("repro", "train", "train_reference").stdout
-    assert "Running stage 'train@mobilenet_v1-0.125-0.5'" in again
-    assert "Running stage 'train@mobilenet_v1-0.25-0.5'" not in again
-    assert "Running stage 'train_reference@baseline-0.125-0.5'" not in again
+    assert again.count("Running stage") == 2
+    assert "Running stage 'train@mobilenet_v1-0.25-0.5-1'" in again
+    assert "Running stage 'train_reference@mobilenet_v2-0.125-0.5-1'" in again
+    metrics = tiny_repo.path / "metrics/train"
+    seeds = [json.loads((metrics / f"mobilenet_v1-0.25-0.5-{s}.json").read_text()) for s in (0, 1)]
+    assert [m["seed"] for m in seeds] == [0, 1]
+    assert seeds[0]["train_loss"] != seeds[1]["train_loss"]
 
 
 @pytest.mark.slow
@@ -109,7 +114,9 @@ def test_bad_input_fails_before_training(
 ) -> None:
     tiny_repo.dvc("repro", "download")
     tiny_repo.set_params(updates)
-    result = tiny_repo.run("python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", check=False)
+    result = tiny_repo.run(
+        "python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", "0", check=False
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tiny_repo.path / "metrics/train").exists()
@@ -118,6 +125,8 @@ def test_bad_input_fails_before_training(
 
 @pytest.mark.slow
 def test_missing_prepared_data_names_the_stage(tiny_repo: PipelineRepo) -> None:
-    result = tiny_repo.run("python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", check=False)
+    result = tiny_repo.run(
+        "python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", "0", check=False
+    )
     assert result.returncode == 2
     assert "dvc repro download" in result.stderr

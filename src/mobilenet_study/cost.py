@@ -27,7 +27,7 @@ from torch import nn
 
 from mobilenet_study import params as p
 from mobilenet_study.data.cifar import CLASSES
-from mobilenet_study.grid import BASE_RESOLUTION, RunPoint, input_size
+from mobilenet_study.grid import BASE_RESOLUTION, GridPoint, input_size
 from mobilenet_study.models import LayerSpec, build, layer_specs
 
 # Measured counts live with the models: the training stage reports them too.
@@ -226,7 +226,7 @@ COLUMNS = (
 )
 
 
-def profile_point(point: RunPoint, settings: CostSettings, reference: Cost) -> dict[str, Any]:
+def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> dict[str, Any]:
     """Cost of one grid point. ``reference`` is the model's measured cost at α = ρ = 1, which
     the ``*_norm`` columns divide by; ``*_theory`` are the paper's α²·ρ² and α² scalings."""
     size = point.input_size
@@ -265,7 +265,7 @@ def profile_point(point: RunPoint, settings: CostSettings, reference: Cost) -> d
     }
 
 
-def profile_grid(points: Iterable[RunPoint], settings: CostSettings) -> pd.DataFrame:
+def profile_grid(points: Iterable[GridPoint], settings: CostSettings) -> pd.DataFrame:
     """:func:`profile_point` for every point, one row each, in grid order."""
     references: dict[str, Cost] = {}
     rows = []

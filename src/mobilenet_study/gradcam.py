@@ -260,12 +260,14 @@ class GradCamParams:
         from mobilenet_study.grid import MIN_INPUT_SIZE, Grid
 
         s = GRADCAM_SECTION
-        trained = [point.name for point in Grid.from_params(params).points]
+        trained = [run.name for run in Grid.from_params(params).runs]
         runs = p.items(params, f"{s}.runs")
         for i, run in enumerate(runs):
             if run not in trained:
                 raise p.ParamError(
-                    f"{s}.runs[{i}]", run, f"allowed: a trained grid point: {', '.join(trained)}"
+                    f"{s}.runs[{i}]",
+                    run,
+                    f"allowed: a trained run (<model>-<α>-<ρ>-<seed>): {', '.join(trained)}",
                 )
         if len(set(runs)) != len(runs):
             raise p.ParamError(f"{s}.runs", runs, "expected distinct run names")

@@ -1,9 +1,14 @@
-"""The study's grid: which (model, width α, resolution ρ) points are profiled and trained.
+"""The study's grid: which (model, width α, resolution ρ) points are profiled, and which runs
+(a point trained with one seed) are trained.
 
 params.yaml `grid:` holds two blocks, each a cross product of models x widths x resolutions:
-``sweep`` (MobileNet V1 over every α and ρ) and ``reference`` (the baseline CNN and MobileNet V2
-at a few points). dvc.yaml expands the same lists with `matrix`, so :attr:`RunPoint.name` is
-exactly the suffix DVC gives each training stage: ``train@mobilenet_v1-0.5-0.75``.
+``sweep`` (MobileNet V1 and the baseline CNN over every α and ρ) and ``reference`` (MobileNet
+V2 at a few points), and ``seeds``: every point is trained once per seed. dvc.yaml expands
+the same lists with `matrix`, so :attr:`Run.name` is exactly the suffix DVC gives each
+training stage: ``train@mobilenet_v1-0.5-0.75-0`` (model, α, ρ, seed, joined by DVC with "-").
+
+The model names and the widest α are the models' facts (:mod:`mobilenet_study.models`); this
+module only reads them.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mobilenet_study import params as p
+from mobilenet_study.models import MAX_WIDTH, MODEL_NAMES
 
 # CIFAR-10 images are 32x32; ρ scales this side.
 BASE_RESOLUTION = 32
 MIN_INPUT_SIZE = 8
-MAX_WIDTH = 4.0
+MAX_RESOLUTION = 4.0
+MAX_SEED = 2**31 - 1
 # Each block of params.yaml `grid:` and the matrix stage of dvc.yaml that trains its points.
 TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
 
@@ -30,7 +37,7 @@ def input_size(resolution: float) -> int:
 
 def check_width(key: str, width: Any) -> float:
     """A width multiplier α in (0, 4], returned as written (``1`` stays ``1``: DVC names the
-    stage ``train@mobilenet_v1-1-1`` then, and the run's paths must say the same)."""
+    stage ``train@mobilenet_v1-1-1-0`` then, and the run's paths must say the same)."""
     try:
         p.as_number(key, width, low=0.0, high=MAX_WIDTH, low_inclusive=False)
         return width
@@ -44,10 +51,10 @@ def check_resolution(key: str, resolution: Any) -> float:
     allowed = (
         f"allowed: a resolution multiplier ρ with round(ρ · {BASE_RESOLUTION}) >= "
         f"{MIN_INPUT_SIZE} pixels, i.e. ρ >= {MIN_INPUT_SIZE / BASE_RESOLUTION - 1 / 64}, "
-        f"and ρ <= {MAX_WIDTH}"
+        f"and ρ <= {MAX_RESOLUTION}"
     )
     try:
-        value = p.as_number(key, resolution, low=0.0, high=MAX_WIDTH, low_inclusive=False)
+        value = p.as_number(key, resolution, low=0.0, high=MAX_RESOLUTION, low_inclusive=False)
     except p.ParamError:
         raise p.ParamError(key, resolution, allowed) from None
     if input_size(value) < MIN_INPUT_SIZE:
@@ -56,15 +63,25 @@ def check_resolution(key: str, resolution: Any) -> float:
 
 
 def _check_model(key: str, model: Any) -> str:
-    from mobilenet_study.models import MODEL_NAMES  # the registry is the list of models
-
     if model not in MODEL_NAMES:
         raise p.ParamError(key, model, f"allowed: {', '.join(MODEL_NAMES)}")
     return model
 
 
+def _check_seed(key: str, seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise p.ParamError(key, seed, f"allowed: a whole number in [0, {MAX_SEED}]")
+    return seed
+
+
+def _distinct(key: str, values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise p.ParamError(key, values, "expected distinct values")
+    return values
+
+
 @dataclass(frozen=True)
-class RunPoint:
+class GridPoint:
     """One grid point: a model at width multiplier α and resolution multiplier ρ."""
 
     model: str
@@ -74,13 +91,8 @@ class RunPoint:
 
     @property
     def name(self) -> str:
-        """The run's name, as DVC's matrix writes it: ``mobilenet_v1-0.5-0.75``."""
+        """``mobilenet_v1-0.5-0.75``: the point, whatever the seed (the cost stage's key)."""
         return f"{self.model}-{self.width}-{self.resolution}"
-
-    @property
-    def stage(self) -> str:
-        """The DVC stage that trains it: ``train@<run>`` or ``train_reference@<run>``."""
-        return f"{TRAIN_STAGES[self.block]}@{self.name}"
 
     @property
     def input_size(self) -> int:
@@ -88,13 +100,48 @@ class RunPoint:
 
 
 @dataclass(frozen=True)
+class Run:
+    """One training run: a grid point trained with one seed."""
+
+    point: GridPoint
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The run's name, as DVC's matrix writes it: ``mobilenet_v1-0.5-0.75-0``."""
+        return f"{self.point.name}-{self.seed}"
+
+    @property
+    def stage(self) -> str:
+        """The DVC stage that trains it: ``train@<run>`` or ``train_reference@<run>``."""
+        return f"{TRAIN_STAGES[self.point.block]}@{self.name}"
+
+    # The point's fields, for readers of a run.
+    @property
+    def model(self) -> str:
+        return self.point.model
+
+    @property
+    def width(self) -> float:
+        return self.point.width
+
+    @property
+    def resolution(self) -> float:
+        return self.point.resolution
+
+    @property
+    def input_size(self) -> int:
+        return self.point.input_size
+
+
+@dataclass(frozen=True)
 class Grid:
-    points: tuple[RunPoint, ...]
+    points: tuple[GridPoint, ...]
+    seeds: tuple[int, ...]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Grid:
-
-        points: list[RunPoint] = []
+        points: list[GridPoint] = []
         for block in TRAIN_STAGES:
             key = f"grid.{block}"
             axes = {}
@@ -104,11 +151,9 @@ class Grid:
                     check(f"{key}.{axis}[{i}]", value)
                     for i, value in enumerate(p.items(params, f"{key}.{axis}"))
                 ]
-                if len(set(values)) != len(values):
-                    raise p.ParamError(f"{key}.{axis}", values, "expected distinct values")
-                axes[axis] = values
+                axes[axis] = _distinct(f"{key}.{axis}", values)
             points += [
-                RunPoint(model, w, r, block)
+                GridPoint(model, w, r, block)
                 for model in axes["models"]
                 for w in axes["widths"]
                 for r in axes["resolutions"]
@@ -119,10 +164,24 @@ class Grid:
             raise p.ParamError(
                 "grid", duplicates, "a point may appear in grid.sweep or grid.reference, not both"
             )
-        return cls(tuple(points))
+        seeds = [
+            _check_seed(f"grid.seeds[{i}]", seed)
+            for i, seed in enumerate(p.items(params, "grid.seeds"))
+        ]
+        return cls(tuple(points), tuple(_distinct("grid.seeds", seeds)))
 
-    def find(self, name: str) -> RunPoint:
-        for point in self.points:
-            if point.name == name:
-                return point
-        raise p.ParamError("grid", name, f"known runs: {', '.join(pt.name for pt in self.points)}")
+    @property
+    def runs(self) -> tuple[Run, ...]:
+        """Every point once per seed, in grid order (points, then seeds)."""
+        return tuple(Run(point, seed) for point in self.points for seed in self.seeds)
+
+    @property
+    def first_seed(self) -> int:
+        """The seed whose runs the study's paired tests compare (``grid.seeds[0]``)."""
+        return self.seeds[0]
+
+    def find(self, name: str) -> Run:
+        for run in self.runs:
+            if run.name == name:
+                return run
+        raise p.ParamError("grid", name, f"known runs: {', '.join(r.name for r in self.runs)}")

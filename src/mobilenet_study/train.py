@@ -28,11 +28,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilenet_study import params as p
-from mobilenet_study.grid import RunPoint
+from mobilenet_study.grid import Run
 from mobilenet_study.outputs import atomic_path
 from mobilenet_study.params import StudyError
 
 DEVICES = ("auto", "cpu", "cuda")
+# Subsets are drawn with this seed, not the run's: every run and seed trains and is tested on
+# the same images, so that two runs' test predictions can be paired image by image.
+SUBSET_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,6 @@ class TrainParams:
     train_subset: int
     test_subset: int
     eval_batch_size: int
-    seed: int
     compile: bool
 
     @classmethod
@@ -72,7 +74,6 @@ class TrainParams:
             train_subset=p.integer(params, f"{s}.train_subset", low=0),
             test_subset=p.integer(params, f"{s}.test_subset", low=0),
             eval_batch_size=p.integer(params, f"{s}.eval_batch_size", low=1),
-            seed=p.integer(params, f"{s}.seed", low=0),
             compile=p.boolean(params, f"{s}.compile"),
         )
         if config.nesterov and config.momentum == 0:
@@ -248,16 +249,14 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def checkpoint_key(
-    config: TrainParams, point: RunPoint, data_hash: str, device: torch.device
-) -> str:
+def checkpoint_key(config: TrainParams, run: Run, data_hash: str, device: torch.device) -> str:
     """What a checkpoint must have been made for to be resumed: the recipe, the run, the data,
     the code that builds and trains the model, the kind of device and the torch version."""
     from mobilenet_study import models
 
     sources = [Path(__file__), *sorted(Path(models.__file__).parent.glob("*.py"))]
     code = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()
-    return fingerprint(config, point, data_hash, code, device.type, torch.__version__)
+    return fingerprint(config, run, data_hash, code, device.type, torch.__version__)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -321,12 +320,16 @@ def train(
     preprocess: Preprocess,
     config: TrainParams,
     *,
+    seed: int = 0,
     checkpoint: Path | None = None,
     checkpoint_key: str = "",
     on_epoch: Callable[[EpochRecord], None] | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` with the recipe in ``config``; resume from ``checkpoint`` if it matches.
+
+    ``seed`` drives the batch order and augmentation (the caller seeds the initial weights with
+    :func:`seed_everything` before building the model).
 
     ``on_epoch`` sees each finished epoch (after its checkpoint is written), in order; on a
     resumed run it is first called for the epochs done before the interruption.
@@ -359,7 +362,7 @@ def train(
         optimizer, lambda step: lr_factor(step, total_steps, warmup_steps)
     )
     generator = torch.Generator(device=device)
-    generator.manual_seed(config.seed)
+    generator.manual_seed(seed)
     forward = torch.compile(model) if config.compile else model
 
     history: list[EpochRecord] = []
@@ -491,7 +494,7 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def run_metrics(
-    point: RunPoint,
+    run: Run,
     config: TrainParams,
     result: TrainResult,
     *,
@@ -503,10 +506,11 @@ def run_metrics(
     """The run's metrics file: what it is, how well it did, what it cost."""
     last = result.history[-1]
     return {
-        "model": point.model,
-        "width": point.width,
-        "resolution": point.resolution,
-        "input_size": point.input_size,
+        "model": run.model,
+        "width": run.width,
+        "resolution": run.resolution,
+        "seed": run.seed,
+        "input_size": run.input_size,
         "epochs": config.epochs,
         "test_accuracy": last.test_accuracy,
         "test_loss": last.test_loss,
@@ -521,7 +525,6 @@ def run_metrics(
         "device": device_name(device),
         "torch_version": torch.__version__,
         "data_source_kind": data_source_kind,
-        "seed": config.seed,
     }
 
 
@@ -565,7 +568,7 @@ def load_dataset(
     prepared_dir: str | Path,
     data_metrics: str | Path,
     config: TrainParams,
-    point: RunPoint,
+    run: Run,
     device: torch.device,
 ) -> LoadedData:
     """The prepared splits (subsets as configured) on ``device``, with their preprocessing."""
@@ -575,9 +578,9 @@ def load_dataset(
     splits = {}
     for split, size in (("train", config.train_subset), ("test", config.test_subset)):
         images, labels = data.load_split(prepared_dir, split)
-        keep = stratified_subset(labels, size, config.seed)
+        keep = stratified_subset(labels, size, SUBSET_SEED)
         splits[split] = DeviceDataset.from_arrays(images[keep], labels[keep], device)
-    preprocess = Preprocess.create(summary.mean, summary.std, point.input_size, device)
+    preprocess = Preprocess.create(summary.mean, summary.std, run.input_size, device)
     return LoadedData(
         splits["train"], splits["test"], preprocess, summary.source_kind, summary.content_hash
     )
@@ -628,13 +631,14 @@ def write_predictions(
         tmp.write_text("\n".join(rows) + "\n")
 
 
-def save_model(path: str | Path, model: nn.Module, point: RunPoint, preprocess: Preprocess) -> None:
+def save_model(path: str | Path, model: nn.Module, run: Run, preprocess: Preprocess) -> None:
     """Weights plus what is needed to rebuild and feed the model (Grad-CAM reads this)."""
     state = {
-        "model": point.model,
-        "width": point.width,
-        "resolution": point.resolution,
-        "input_size": point.input_size,
+        "model": run.model,
+        "width": run.width,
+        "resolution": run.resolution,
+        "seed": run.seed,
+        "input_size": run.input_size,
         "mean": preprocess.mean.flatten().tolist(),
         "std": preprocess.std.flatten().tolist(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},

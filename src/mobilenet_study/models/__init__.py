@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from mobilenet_study.grid import MAX_WIDTH
 from mobilenet_study.models import mobilenet_v1, mobilenet_v2
 from mobilenet_study.models.blocks import (
     ConvBNAct,
@@ -29,6 +28,7 @@ from mobilenet_study.models.blocks import (
 )
 from mobilenet_study.models.spec import (
     CHANNEL_DIVISOR,
+    MAX_WIDTH,
     Architecture,
     BlockSpec,
     ConvSpec,
@@ -49,6 +49,7 @@ _TABLES: dict[str, Callable[[float, str], tuple[BlockSpec, ...]]] = {
 
 __all__ = [
     "CHANNEL_DIVISOR",
+    "MAX_WIDTH",
     "MODEL_NAMES",
     "VARIANTS",
     "Architecture",

@@ -20,6 +20,8 @@ LayerKind = Literal["standard", "depthwise", "pointwise", "linear"]
 # Channel counts are multiples of this: the papers' reference code does the same (vector units
 # and memory lines like multiples of 8), and it makes V2 match torchvision at every α.
 CHANNEL_DIVISOR = 8
+# The widest width multiplier α a model may be built with (the grid checks against it too).
+MAX_WIDTH = 4.0
 
 
 def scale_channels(channels: int, width: float, divisor: int = CHANNEL_DIVISOR) -> int:

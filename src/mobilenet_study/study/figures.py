@@ -13,20 +13,41 @@ import numpy as np
 import pandas as pd
 
 from mobilenet_study.outputs import pyplot
-from mobilenet_study.study.table import point_label
+from mobilenet_study.study.table import first_seed_runs, point_label
 
 
-def _frontier(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["pareto_frontier"]].sort_values("macs_measured")
+def _percent_errors(rows: pd.DataFrame) -> np.ndarray:
+    """Asymmetric error bars (2, N), in points, from the runs' 95% intervals."""
+    accuracy = rows["test_accuracy"].to_numpy(float)
+    return (
+        np.vstack(
+            [
+                accuracy - rows["test_accuracy_ci_low"].to_numpy(float),
+                rows["test_accuracy_ci_high"].to_numpy(float) - accuracy,
+            ]
+        )
+        * 100
+    )
 
 
 def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
-    """Test accuracy against measured MACs (log x), one colour per model, points labelled with
-    α/ρ, and the Pareto frontier (the best accuracy reachable at each cost) as a step line."""
+    """Test accuracy (95% interval bars) against measured MACs (log x), one colour per model,
+    points labelled with α/ρ, and each model's Pareto frontier as a dashed step line. Runs of
+    further seeds, if any, are small hollow markers; the frontiers use the first seed."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for model, group in table.groupby("model", sort=False):
-        ax.scatter(group["macs_measured"] / 1e6, group["test_accuracy"] * 100, label=model, s=36)
+    first = first_seed_runs(table)
+    for model, group in first.groupby("model", sort=False):
+        bars = ax.errorbar(
+            group["macs_measured"] / 1e6,
+            group["test_accuracy"] * 100,
+            yerr=_percent_errors(group),
+            fmt="o",
+            ms=5,
+            capsize=2,
+            label=model,
+        )
+        colour = bars.lines[0].get_color()
         for row in group.itertuples():
             ax.annotate(
                 point_label(row.width, row.resolution),
@@ -35,45 +56,61 @@ def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
                 xytext=(4, 4),
                 fontsize=7,
             )
-    front = _frontier(table)
-    ax.step(
-        front["macs_measured"] / 1e6,
-        front["test_accuracy"] * 100,
-        where="post",
-        color="black",
-        linestyle="--",
-        linewidth=1,
-        label="Pareto frontier",
-    )
+        front = group[group["model_frontier"]].sort_values("macs_measured")
+        ax.step(
+            front["macs_measured"] / 1e6,
+            front["test_accuracy"] * 100,
+            where="post",
+            color=colour,
+            linestyle="--",
+            linewidth=1,
+            label=f"{model} Pareto frontier",
+        )
+        others = table[(table["model"] == model) & ~table["first_seed"]]
+        if not others.empty:
+            ax.plot(
+                others["macs_measured"] / 1e6,
+                others["test_accuracy"] * 100,
+                "o",
+                mfc="none",
+                ms=4,
+                color=colour,
+                label=f"{model}, other seeds",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("MACs (mult-adds) per image, millions, measured")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), bars: 95% interval")
     ax.set_title("Accuracy against compute")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return fig
 
 
 def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
-    """Accuracy against α (a line per model and ρ) and against ρ (a line per model and α)."""
+    """Accuracy (95% interval bars) against α (a line per model and ρ) and against ρ (a line
+    per model and α), first-seed runs."""
     plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    first = first_seed_runs(table)
     for panel, (axis, other, symbol, other_symbol) in zip(
         panels, (("width", "resolution", "α", "ρ"), ("resolution", "width", "ρ", "α")), strict=True
     ):
-        for (model, fixed), group in table.groupby(["model", other], sort=True):
+        for (model, fixed), group in first.groupby(["model", other], sort=True):
             group = group.sort_values(axis)
-            panel.plot(
+            panel.errorbar(
                 group[axis],
                 group["test_accuracy"] * 100,
-                "o-",
+                yerr=_percent_errors(group),
+                fmt="o-",
+                ms=4,
+                capsize=2,
                 label=f"{model}, {other_symbol} {fixed:g}",
             )
         panel.set_xlabel(f"{axis} multiplier {symbol}")
         panel.set_title(f"accuracy against {symbol}, a line per {other_symbol}")
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7)
-    panels[0].set_ylabel("test accuracy (%)")
+    panels[0].set_ylabel("test accuracy (%), bars: 95% interval")
     return fig
 
 
@@ -104,13 +141,24 @@ def latency_figure(table: pd.DataFrame) -> Any:
 
 
 def curves_figure(curves: pd.DataFrame) -> Any:
-    """Test accuracy and test loss per epoch, a line per run."""
+    """Test accuracy (shaded: 95% interval) and test loss per epoch, a line per run."""
     plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     for run, group in curves.groupby("run", sort=False):
-        panels[0].plot(group["epoch"], group["test_accuracy"] * 100, "o-", ms=3, label=run)
+        (line,) = panels[0].plot(
+            group["epoch"], group["test_accuracy"] * 100, "o-", ms=3, label=run
+        )
+        panels[0].fill_between(
+            group["epoch"],
+            group["test_accuracy_ci_low"] * 100,
+            group["test_accuracy_ci_high"] * 100,
+            color=line.get_color(),
+            alpha=0.15,
+            linewidth=0,
+        )
         panels[1].plot(group["epoch"], group["test_loss"], "o-", ms=3, label=run)
-    for panel, ylabel in zip(panels, ("test accuracy (%)", "test loss"), strict=True):
+    labels = ("test accuracy (%), band: 95% interval", "test loss")
+    for panel, ylabel in zip(panels, labels, strict=True):
         panel.set_xlabel("epoch")
         panel.set_ylabel(ylabel)
         panel.grid(alpha=0.3)
@@ -140,11 +188,13 @@ def confusion_figure(counts: pd.DataFrame, title: str) -> Any:
 
 def series_tables(table: pd.DataFrame, cost_table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Long-format CSVs for dvc.yaml's plots, each with a ``series`` column the templates colour
-    by: accuracy against α (a series per model and ρ) and against ρ (per model and α), and
+    by: accuracy (first seed, with its 95% interval) against α (a series per model and ρ) and
+    against ρ (per model and α), and
     measured MACs and params normalised to α = ρ = 1 beside α² and ρ² (from the cost stage)."""
     out: dict[str, pd.DataFrame] = {}
+    accuracy = ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high"]
     for axis, other, symbol in (("width", "resolution", "ρ"), ("resolution", "width", "α")):
-        frame = table[["run", "model", "width", "resolution", "test_accuracy"]].copy()
+        frame = first_seed_runs(table)[["run", "model", "width", "resolution", *accuracy]].copy()
         frame["series"] = [
             f"{m}, {symbol} {v:g}" for m, v in zip(frame["model"], frame[other], strict=True)
         ]

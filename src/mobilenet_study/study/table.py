@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from mobilenet_study.cost import metric_key
-from mobilenet_study.grid import RunPoint
+from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
+from mobilenet_study.study import stats
 from mobilenet_study.train import RunPaths
 
 COST_TABLE = Path("plots/cost/cost.csv")
@@ -34,6 +35,7 @@ COLUMNS = (
     "model",
     "width",
     "resolution",
+    "seed",
     "input_size",
     "label",
     "params",
@@ -47,7 +49,14 @@ COLUMNS = (
     "latency_ms_per_image_cpu_iqr",
     "latency_ms_per_image_gpu",
     "latency_ms_per_image_gpu_iqr",
+    "test_images",
+    "test_correct",
     "test_accuracy",
+    "test_accuracy_ci_low",
+    "test_accuracy_ci_high",
+    "seeds",
+    "test_accuracy_seed_mean",
+    "test_accuracy_seed_std",
     "best_test_accuracy",
     "test_loss",
     "epochs",
@@ -55,18 +64,38 @@ COLUMNS = (
     "train_seconds",
     "train_images_per_second",
     "device",
+    "first_seed",
     "pareto_frontier",
+    "model_frontier",
 )
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A run's test-set predictions, image by image (``plots/predictions/<run>.csv``)."""
+
+    path: Path
+    actual: np.ndarray  # class names, in test-set order
+    predicted: np.ndarray
+
+    @classmethod
+    def read(cls, path: Path) -> Predictions:
+        frame = read_predictions(path)
+        return cls(path, frame["actual"].to_numpy(str), frame["predicted"].to_numpy(str))
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.actual == self.predicted
 
 
 @dataclass(frozen=True)
 class RunInputs:
     """One trained run, as its stage wrote it."""
 
-    point: RunPoint
+    run: Run
     metrics: dict[str, Any]
     curves: pd.DataFrame  # epoch, test_accuracy, test_loss, train_loss
-    predictions: Path
+    predictions: Predictions
 
 
 def _missing(path: Path, stage: str) -> StudyError:
@@ -92,10 +121,10 @@ def read_curves(curves_dir: Path, stage: str) -> pd.DataFrame:
     return merged
 
 
-def read_run(point: RunPoint, root: str | Path = ".") -> RunInputs:
+def read_run(run: Run, root: str | Path = ".") -> RunInputs:
     """Read one run's metrics, curves and predictions; anything missing names its stage."""
-    stage = point.stage
-    paths = RunPaths.for_run(point.name, root)
+    stage = run.stage
+    paths = RunPaths.for_run(run.name, root)
     path = paths.metrics
     if not path.exists():
         raise _missing(path, stage)
@@ -103,20 +132,44 @@ def read_run(point: RunPoint, root: str | Path = ".") -> RunInputs:
         metrics = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise StudyError(f"{path} is not valid JSON ({err}): rerun `dvc repro {stage}`") from None
-    # A file from another grid point under this name would silently mislabel the table.
-    described = (metrics.get("model"), metrics.get("width"), metrics.get("resolution"))
-    if described != (point.model, point.width, point.resolution):
-        raise StudyError(
-            f"{path} describes {described}, not {point.name}: rerun `dvc repro {stage}`"
-        )
+    # A file from another run under this name would silently mislabel the table.
+    described = tuple(metrics.get(key) for key in ("model", "width", "resolution", "seed"))
+    if described != (run.model, run.width, run.resolution, run.seed):
+        raise StudyError(f"{path} describes {described}, not {run.name}: rerun `dvc repro {stage}`")
     if not paths.predictions.exists():
         raise _missing(paths.predictions, stage)
-    return RunInputs(point, metrics, read_curves(paths.curves, stage), paths.predictions)
+    predictions = Predictions.read(paths.predictions)
+    return RunInputs(run, metrics, read_curves(paths.curves, stage), predictions)
 
 
-def read_runs(points: Sequence[RunPoint], root: str | Path = ".") -> list[RunInputs]:
-    """Every grid point's run, in grid order."""
-    return [read_run(point, root) for point in points]
+def read_runs(runs: Sequence[Run], root: str | Path = ".") -> list[RunInputs]:
+    """Every run of the grid, in grid order."""
+    return [read_run(run, root) for run in runs]
+
+
+class PairedTests:
+    """Paired comparisons between runs by name, from their per-image test predictions."""
+
+    def __init__(self, predictions: Mapping[str, Predictions]) -> None:
+        self._predictions = dict(predictions)
+        self._done: dict[tuple[str, str], stats.PairedComparison] = {}
+
+    @classmethod
+    def of(cls, runs: Sequence[RunInputs]) -> PairedTests:
+        return cls({r.run.name: r.predictions for r in runs})
+
+    def compare(self, run_a: str, run_b: str) -> stats.PairedComparison:
+        """Run B against run A: B's accuracy minus A's, with its interval and p-value."""
+        if (run_a, run_b) not in self._done:
+            a, b = self._predictions[run_a], self._predictions[run_b]
+            if not np.array_equal(a.actual, b.actual):
+                raise StudyError(
+                    f"{a.path} and {b.path} hold different test images (count or order), so "
+                    "the runs cannot be compared image by image: rerun both with the same "
+                    "train.test_subset and data"
+                )
+            self._done[run_a, run_b] = stats.paired_comparison(a.correct, b.correct)
+        return self._done[run_a, run_b]
 
 
 def read_cost_table(path: Path = COST_TABLE) -> pd.DataFrame:
@@ -143,7 +196,7 @@ def point_label(width: float, resolution: float) -> str:
     return f"α {width:g} ρ {resolution:g}"
 
 
-def _cost_row(cost_table: pd.DataFrame, point: RunPoint) -> pd.Series:
+def _cost_row(cost_table: pd.DataFrame, point: GridPoint) -> pd.Series:
     rows = cost_table[
         (cost_table["model"] == point.model)
         & np.isclose(cost_table["width"], point.width)
@@ -154,50 +207,82 @@ def _cost_row(cost_table: pd.DataFrame, point: RunPoint) -> pd.Series:
     return rows.iloc[0]
 
 
-def study_table(runs: Sequence[RunInputs], cost_table: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: what it is, what it costs (cost stage) and how well it did (training)."""
-    rows = []
-    for run in runs:
-        point, m = run.point, run.metrics
-        cost = _cost_row(cost_table, point)
-        # The cost stage times on one device; its column is the hook for GPU latency.
-        on_gpu = str(cost["device"]) == "cuda"
-        latency = float(cost["latency_ms_per_image_median"])
-        iqr = float(cost["latency_ms_per_image_iqr"])
-        rows.append(
-            {
-                "run": point.name,
-                "model": point.model,
-                "width": point.width,
-                "resolution": point.resolution,
-                "input_size": point.input_size,
-                "label": point_label(point.width, point.resolution),
-                "params": int(m["params"]),
-                "macs_analytic": int(cost["macs_analytic"]),
-                "macs_measured": int(m["macs"]),
-                "params_norm": float(cost["params_norm"]),
-                "macs_norm": float(cost["macs_norm"]),
-                "params_theory": float(cost["params_theory"]),
-                "macs_theory": float(cost["macs_theory"]),
-                "latency_ms_per_image_cpu": math.nan if on_gpu else latency,
-                "latency_ms_per_image_cpu_iqr": math.nan if on_gpu else iqr,
-                "latency_ms_per_image_gpu": latency if on_gpu else math.nan,
-                "latency_ms_per_image_gpu_iqr": iqr if on_gpu else math.nan,
-                "test_accuracy": float(m["test_accuracy"]),
-                "best_test_accuracy": float(m["best_test_accuracy"]),
-                "test_loss": float(m["test_loss"]),
-                "epochs": int(m["epochs"]),
-                "train_images": int(m["train_images"]),
-                "train_seconds": float(m["train_seconds"]),
-                "train_images_per_second": float(m["train_images_per_second"]),
-                "device": str(m["device"]),
-            }
-        )
-    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "pareto_frontier"])
-    table["pareto_frontier"] = pareto_frontier(
-        table["macs_measured"].tolist(), table["test_accuracy"].tolist()
+def _run_row(inputs: RunInputs, cost: pd.Series) -> dict[str, Any]:
+    run, m = inputs.run, inputs.metrics
+    # The cost stage times on one device; its column is the hook for GPU latency.
+    on_gpu = str(cost["device"]) == "cuda"
+    latency = float(cost["latency_ms_per_image_median"])
+    iqr = float(cost["latency_ms_per_image_iqr"])
+    correct = inputs.predictions.correct
+    interval = stats.accuracy_interval(int(correct.sum()), len(correct))
+    return {
+        "run": run.name,
+        "model": run.model,
+        "width": run.width,
+        "resolution": run.resolution,
+        "seed": run.seed,
+        "input_size": run.input_size,
+        "label": point_label(run.width, run.resolution),
+        "params": int(m["params"]),
+        "macs_analytic": int(cost["macs_analytic"]),
+        "macs_measured": int(m["macs"]),
+        "params_norm": float(cost["params_norm"]),
+        "macs_norm": float(cost["macs_norm"]),
+        "params_theory": float(cost["params_theory"]),
+        "macs_theory": float(cost["macs_theory"]),
+        "latency_ms_per_image_cpu": math.nan if on_gpu else latency,
+        "latency_ms_per_image_cpu_iqr": math.nan if on_gpu else iqr,
+        "latency_ms_per_image_gpu": latency if on_gpu else math.nan,
+        "latency_ms_per_image_gpu_iqr": iqr if on_gpu else math.nan,
+        "test_images": len(correct),
+        "test_correct": int(correct.sum()),
+        # From the predictions, so that the interval and the paired tests see the same count.
+        "test_accuracy": float(correct.mean()),
+        "test_accuracy_ci_low": interval.low,
+        "test_accuracy_ci_high": interval.high,
+        "best_test_accuracy": float(m["best_test_accuracy"]),
+        "test_loss": float(m["test_loss"]),
+        "epochs": int(m["epochs"]),
+        "train_images": int(m["train_images"]),
+        "train_seconds": float(m["train_seconds"]),
+        "train_images_per_second": float(m["train_images_per_second"]),
+        "device": str(m["device"]),
+    }
+
+
+def study_table(
+    runs: Sequence[RunInputs], cost_table: pd.DataFrame, first_seed: int
+) -> pd.DataFrame:
+    """One row per run: what it is, what it costs (cost stage) and how well it did (training),
+    its accuracy's 95% interval, and its point's mean and std over seeds.
+
+    The Pareto flags are computed over the runs of ``first_seed`` (one run per point, the runs
+    the paired tests compare): ``pareto_frontier`` across all models, ``model_frontier`` within
+    each model's family.
+    """
+    rows = [_run_row(inputs, _cost_row(cost_table, inputs.run.point)) for inputs in runs]
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c in rows[0]])
+    point = table.groupby(["model", "width", "resolution"], sort=False)["test_accuracy"]
+    table["seeds"] = point.transform("size").astype(int)
+    table["test_accuracy_seed_mean"] = point.transform("mean")
+    table["test_accuracy_seed_std"] = point.transform(lambda a: stats.seed_spread(a)[1])
+    table["first_seed"] = table["seed"] == first_seed
+    table["pareto_frontier"] = False
+    table["model_frontier"] = False
+    first = table[table["first_seed"]]
+    table.loc[first.index, "pareto_frontier"] = pareto_frontier(
+        first["macs_measured"].tolist(), first["test_accuracy"].tolist()
     )
-    return table
+    for _, family in first.groupby("model", sort=False):
+        table.loc[family.index, "model_frontier"] = pareto_frontier(
+            family["macs_measured"].tolist(), family["test_accuracy"].tolist()
+        )
+    return table[list(COLUMNS)]
+
+
+def first_seed_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid point: the run of the first seed (the one paired tests compare)."""
+    return table[table["first_seed"]]
 
 
 # What `dvc metrics show` lists per run, and how each is rounded.
@@ -209,6 +294,8 @@ METRIC_FIELDS = {
     "latency_ms_per_image_cpu": 4,
     "latency_ms_per_image_gpu": 4,
     "test_accuracy": 4,
+    "test_accuracy_ci_low": 4,
+    "test_accuracy_ci_high": 4,
     "best_test_accuracy": 4,
     "test_loss": 4,
     "epochs": int,
@@ -220,7 +307,8 @@ METRIC_FIELDS = {
 
 def study_metrics(table: pd.DataFrame) -> dict[str, Any]:
     """Nested like the cost metrics, so runs line up in `dvc metrics diff`:
-    ``mobilenet_v1.w0_5.r0_75.test_accuracy``. Missing values (no GPU latency) are left out."""
+    ``mobilenet_v1.w0_5.r0_75.s0.test_accuracy``. Missing values (no GPU latency) are left
+    out."""
     out: dict[str, Any] = {}
     for row in table.to_dict("records"):
         entry: dict[str, Any] = {}
@@ -230,19 +318,29 @@ def study_metrics(table: pd.DataFrame) -> dict[str, Any]:
                 continue
             entry[field] = round(float(value), kind) if isinstance(kind, int) else kind(value)
         widths = out.setdefault(row["model"], {}).setdefault(metric_key("w", row["width"]), {})
-        widths[metric_key("r", row["resolution"])] = entry
+        widths.setdefault(metric_key("r", row["resolution"]), {})[f"s{row['seed']}"] = entry
     return out
 
 
 def curves_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
-    """Long format for DVC's plots: run, epoch, test_accuracy, test_loss, train_loss."""
-    frames = [run.curves.assign(run=run.point.name) for run in runs]
+    """Long format for DVC's plots: run, epoch, test_accuracy with its 95% interval (from the
+    run's test-set size), test_loss, train_loss."""
+    frames = []
+    for inputs in runs:
+        frame = inputs.curves.assign(run=inputs.run.name)
+        n = len(inputs.predictions.actual)
+        intervals = [stats.accuracy_interval(round(acc * n), n) for acc in frame["test_accuracy"]]
+        frame["test_accuracy_ci_low"] = [i.low for i in intervals]
+        frame["test_accuracy_ci_high"] = [i.high for i in intervals]
+        frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
-    return table[["run", "epoch", *CURVE_METRICS]]
+    return table[["run", "epoch", *CURVE_METRICS, "test_accuracy_ci_low", "test_accuracy_ci_high"]]
 
 
 def best_mobilenet(table: pd.DataFrame) -> pd.Series:
-    """The most accurate MobileNet run (the most accurate run if no MobileNet was trained)."""
+    """The most accurate MobileNet run of the first seed (the most accurate run if no MobileNet
+    was trained)."""
+    table = first_seed_runs(table)
     candidates = table[table["model"].isin(MOBILENETS)]
     if candidates.empty:
         candidates = table
