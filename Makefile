@@ -41,7 +41,7 @@ lint: setup
 
 # The slow tests spend most of their time starting processes: one worker per core.
 test: lint setup-browser
-	$(BIN)/python -m pytest -q --numprocesses auto
+	$(BIN)/python -m pytest -q --numprocesses auto --dist loadscope
 
 quick: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles quick $(if $(DATA),--data "$(DATA)")

@@ -1,8 +1,8 @@
 """Stage `aggregate`: every run's metrics in one table, the study's plots and its report."""
 
-from mobilenet_study import cost, data
+from mobilenet_study import data
 from mobilenet_study.grid import Grid
-from mobilenet_study.outputs import atomic_dir, atomic_path, save_figure, write_json, write_text
+from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table, write_text
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
 from mobilenet_study.study import figures, report, table
@@ -11,15 +11,16 @@ METRICS = "metrics/study.json"
 PLOTS = "plots/study"
 REPORT = "reports/study.md"
 
-# (file under plots/study, caption): the report shows them in this order.
+# (figure, from the repository root; caption): the report shows them in this order. The cost
+# stage draws the scaling and latency figures; this stage does not draw them again.
 FIGURES = (
-    ("accuracy_vs_macs.png", "Test accuracy (95% intervals) against MACs, frontiers dashed"),
-    ("accuracy_vs_multipliers.png", "Test accuracy (95% intervals) against α and against ρ"),
-    ("scaling_width.png", "Measured MACs and params against α, beside α²"),
-    ("scaling_resolution.png", "Measured MACs and params against ρ, beside ρ²"),
-    ("latency_vs_macs.png", "CPU latency per image against MACs"),
-    ("curves.png", "Test accuracy and loss per epoch, every run"),
-    ("confusion.png", "Confusion matrix of the most accurate MobileNet run"),
+    (f"{PLOTS}/accuracy_vs_macs.png", "Test accuracy (95% intervals) against MACs, frontiers"),
+    (f"{PLOTS}/accuracy_vs_multipliers.png", "Test accuracy (95% intervals) against α and ρ"),
+    ("plots/cost/scaling_width.png", "Measured MACs and params against α, beside α²"),
+    ("plots/cost/scaling_resolution.png", "Measured MACs and params against ρ, beside ρ²"),
+    ("plots/cost/latency_vs_macs.png", "CPU latency per image against MACs"),
+    (f"{PLOTS}/curves.png", "Test accuracy and loss per epoch, every run"),
+    (f"{PLOTS}/confusion.png", "Confusion matrix of the most accurate MobileNet run"),
 )
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     summary = data.read_summary(data.METRICS_FILE)
     runs = table.read_runs(grid.runs)
     cost_table = table.read_cost_table()
+    scaling = table.read_cost_table(table.SCALING_TABLE)
 
     study = table.study_table(runs, cost_table, grid.first_seed)
     tests = table.PairedTests.of(runs)
@@ -40,21 +42,13 @@ def main() -> None:
     confusion = table.confusion_counts(predictions, data.CLASSES)
 
     with atomic_dir(PLOTS) as plots:
-        for name, frame in {
-            "study": study,
-            "curves": curves,
-            "confusion": predictions,
-            **figures.series_tables(study, cost_table),
-        }.items():
-            with atomic_path(plots / f"{name}.csv") as tmp:
-                frame.to_csv(tmp, index=False)
+        tables = {"study": study, "curves": curves, "confusion": predictions}
+        for name, frame in {**tables, **figures.series_tables(study)}.items():
+            write_table(plots / f"{name}.csv", frame)
         save_figure(figures.accuracy_vs_macs_figure(study), plots / "accuracy_vs_macs.png")
         save_figure(
             figures.accuracy_vs_multipliers_figure(study), plots / "accuracy_vs_multipliers.png"
         )
-        save_figure(cost.scaling_figure(cost_table, "width"), plots / "scaling_width.png")
-        save_figure(cost.scaling_figure(cost_table, "resolution"), plots / "scaling_resolution.png")
-        save_figure(figures.latency_figure(study), plots / "latency_vs_macs.png")
         save_figure(figures.curves_figure(curves), plots / "curves.png")
         save_figure(
             figures.confusion_figure(confusion, f"{best['run']}: test set"),
@@ -62,7 +56,7 @@ def main() -> None:
         )
     write_json(METRICS, table.study_metrics(study))
     write_text(
-        REPORT, report.build_report(study, cost_table, summary, tests, best, confusion, FIGURES)
+        REPORT, report.build_report(study, scaling, summary, tests, best, confusion, FIGURES)
     )
 
 

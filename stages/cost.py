@@ -2,11 +2,10 @@
 
 from mobilenet_study import cost
 from mobilenet_study.grid import Grid
-from mobilenet_study.outputs import atomic_dir, atomic_path, save_figure, write_json
+from mobilenet_study.outputs import atomic_dir, save_figure, write_table
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
 
-METRICS = "metrics/cost.json"
 PLOTS = "plots/cost"
 
 
@@ -17,14 +16,15 @@ def main() -> None:
     settings = cost.CostSettings.from_params(params)
 
     table = cost.profile_grid(grid.points, settings)
+    scaling = cost.scaling_table(grid.points)
 
     with atomic_dir(PLOTS) as plots:
-        with atomic_path(plots / "cost.csv") as tmp:
-            table.to_csv(tmp, index=False)
-        save_figure(cost.scaling_figure(table, "width"), plots / "scaling_width.png")
-        save_figure(cost.scaling_figure(table, "resolution"), plots / "scaling_resolution.png")
+        tables = {"cost": table, "scaling": scaling, **cost.scaling_tables(scaling)}
+        for name, frame in tables.items():
+            write_table(plots / f"{name}.csv", frame)
+        save_figure(cost.scaling_figure(scaling, "width"), plots / "scaling_width.png")
+        save_figure(cost.scaling_figure(scaling, "resolution"), plots / "scaling_resolution.png")
         save_figure(cost.latency_figure(table), plots / "latency_vs_macs.png")
-    write_json(METRICS, cost.metrics(table))
 
 
 if __name__ == "__main__":

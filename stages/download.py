@@ -24,7 +24,7 @@ def main() -> None:
     # Before any work, so that no output of an earlier source outlives a failure below.
     remove_outputs(PREPARED_DIR, METRICS_FILE, PLOTS_DIR)
     data = prepare(params, root=Path.cwd(), download_dir=DOWNLOAD_DIR)
-    save_prepared(data.splits, PREPARED_DIR)
+    save_prepared(data, PREPARED_DIR)
     write_json(METRICS_FILE, data.metrics())
     title = f"CIFAR-10 training samples ({data.source.kind}, {data.image_format})"
     save_figure(samples_figure(data.splits["train"], title=title), PLOTS_DIR / "samples.png")

@@ -27,7 +27,7 @@ def main() -> None:
 
     device = train.resolve_device(config.device)
     train.seed_everything(run.seed, device)
-    dataset = train.load_dataset(data.PREPARED_DIR, data.METRICS_FILE, config, run, device)
+    dataset = train.load_dataset(data.PREPARED_DIR, config, run, device)
     model = build(run.model, run.width, num_classes=len(data.CLASSES))
     cost = measured_cost(model, run.input_size)
 
@@ -56,7 +56,6 @@ def main() -> None:
             params_count=cost.params,
             macs=cost.macs,
             device=device,
-            data_source_kind=dataset.source_kind,
         ),
     )
     paths.checkpoint.unlink(missing_ok=True)

@@ -67,11 +67,10 @@ class PipelineRepo:
         self.run("git", "commit", "-q", "--allow-empty", "-m", message)
 
 
-@pytest.fixture
-def pipeline_repo(tmp_path: Path) -> PipelineRepo:
-    """A fresh git + DVC repository with a copy of this project's pipeline, committed."""
-    root = tmp_path / "repo"
-    root.mkdir()
+def make_pipeline_repo(root: Path) -> PipelineRepo:
+    """A fresh git + DVC repository at ``root`` with a copy of this project's pipeline,
+    committed."""
+    root.mkdir(parents=True)
     for name in PIPELINE_FILES:
         source = REPO_ROOT / name
         target = root / name
@@ -92,3 +91,9 @@ def pipeline_repo(tmp_path: Path) -> PipelineRepo:
     shutil.copy2(REPO_ROOT / ".gitignore", root / ".gitignore")
     repo.commit("pipeline")
     return repo
+
+
+@pytest.fixture
+def pipeline_repo(tmp_path: Path) -> PipelineRepo:
+    """A fresh git + DVC repository with a copy of this project's pipeline, committed."""
+    return make_pipeline_repo(tmp_path / "repo")

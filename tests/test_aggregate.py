@@ -1,4 +1,4 @@
-"""The aggregate stage: the study table, its metrics, the report's sentences, and the stage."""
+"""The aggregate stage's library: the study table, its metrics and the report's sentences."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobilenet_study.cost import metric_key
 from mobilenet_study.data import CLASSES, DataSummary
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
 from mobilenet_study.study import multipliers, report, table, versus
-
-from .conftest import PipelineRepo
-from .test_train_stage import TINY_GRID, write_image_folder
 
 TEST_IMAGES = 1000
 ACTUAL = np.array([CLASSES[i % len(CLASSES)] for i in range(TEST_IMAGES)])
@@ -174,17 +170,24 @@ def test_gpu_latency_goes_to_its_own_column(runs: list[table.RunInputs]) -> None
     gpu = table.study_table(runs, cost_rows(runs, device="cuda"), first_seed=0)
     assert gpu["latency_ms_per_image_cpu"].isna().all()
     assert gpu["latency_ms_per_image_gpu"].tolist() == [36.0, 10.0, 360.0]
-    entry = table.study_metrics(gpu)["baseline"]["w1"]["r1"]["s0"]
-    assert "latency_ms_per_image_cpu" not in entry and entry["latency_ms_per_image_gpu"] == 360.0
 
 
-def test_metrics_are_keyed_like_the_cost_metrics(study: pd.DataFrame) -> None:
+def test_metrics_hold_only_what_people_compare(study: pd.DataFrame) -> None:
     metrics = table.study_metrics(study)
-    assert metric_key("w", 0.5) == "w0_5"
-    entry = metrics["mobilenet_v1"]["w0_5"]["r1"]["s0"]
-    assert entry["test_accuracy"] == 0.779 and entry["macs_measured"] == 10_000_000
-    assert entry["test_accuracy_ci_low"] < 0.779 < entry["test_accuracy_ci_high"]
-    assert entry["device"] == "cpu" and "latency_ms_per_image_gpu" not in entry
+    assert metrics["study"] == {
+        "runs": 3,
+        "best_run": "baseline-1.0-1.0-0",
+        "best_acc": 0.85,
+        "frontier": 3,
+    }
+    # Per run, by the name of its stage: accuracy ± half its 95% interval, MACs, params.
+    entry = metrics["mobilenet_v1-0.5-1.0-0"]
+    assert set(entry) == {"acc", "acc_ci95", "macs", "params"}
+    assert entry["acc"] == 0.779 and entry["macs"] == 10_000_000
+    row = study.iloc[1]
+    half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
+    assert entry["acc_ci95"] == round(half, 4) and 0.02 < entry["acc_ci95"] < 0.03
+    assert len(metrics) == 1 + len(study)
     json.dumps(metrics, allow_nan=False)  # DVC's reader rejects NaN
 
 
@@ -231,7 +234,7 @@ def test_a_chance_difference_is_within_noise_everywhere() -> None:
     text = report.build_report(
         study,
         cost_rows(chance),
-        DataSummary("m", "image_folder", "png", False, (0.5,) * 3, (0.2,) * 3, "x"),
+        DataSummary("m", "image_folder", "png", False),
         tests,
         table.best_mobilenet(study),
         table.confusion_counts(pd.DataFrame({"actual": ACTUAL, "predicted": ACTUAL}), CLASSES),
@@ -332,13 +335,13 @@ def test_pareto_and_confusion_sentences(study: pd.DataFrame) -> None:
 
 
 def test_data_source_is_named() -> None:
-    jpeg = DataSummary("mirror", "image_folder", "jpeg", True, (0.5,) * 3, (0.2,) * 3, "x")
+    jpeg = DataSummary("mirror", "image_folder", "jpeg", True)
     assert report.data_source_text(jpeg).startswith("JPEG mirror")
-    official = DataSummary("url", "official_archive", "png", False, (0.5,) * 3, (0.2,) * 3, "x")
+    official = DataSummary("url", "official_archive", "png", False)
     assert report.data_source_text(official) == "official archive"
-    mixed = DataSummary("m", "image_folder", "jpeg+png", True, (0.5,) * 3, (0.2,) * 3, "x")
+    mixed = DataSummary("m", "image_folder", "jpeg+png", True)
     assert report.data_source_text(mixed).startswith("JPEG mirror")
-    png = DataSummary("m", "image_folder", "png", False, (0.5,) * 3, (0.2,) * 3, "x")
+    png = DataSummary("m", "image_folder", "png", False)
     assert report.data_source_text(png) == "png image-folder mirror (lossless)"
 
 
@@ -353,77 +356,3 @@ def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
         table.read_runs([sweep], tmp_path)
     with pytest.raises(StudyError, match=r"dvc repro train_reference@mobilenet_v2-1\.0-1\.0-3"):
         table.read_runs([reference], tmp_path)
-
-
-@pytest.mark.slow
-def test_dvc_repro_aggregate_builds_the_study(pipeline_repo: PipelineRepo, tmp_path: Path) -> None:
-    repo = pipeline_repo
-    folder = write_image_folder(tmp_path / "mirror", {"train": 20, "test": 10})
-    repo.set_params(
-        {
-            **TINY_GRID,
-            "grid.seeds": [0, 1],
-            "data.source": str(folder),
-            "cost.warmup": 0,
-            "cost.repeats": 3,
-        }
-    )
-    repo.commit("tiny configuration, two seeds")
-    repo.dvc("repro", "aggregate")
-
-    study = pd.read_csv(repo.path / "plots/study/study.csv")
-    metrics = json.loads((repo.path / "metrics/study.json").read_text())
-    points = ["mobilenet_v1-0.25-0.5", "baseline-0.25-0.5", "mobilenet_v2-0.125-0.5"]
-    runs = [f"{point}-{seed}" for point in points for seed in (0, 1)]
-    assert study["run"].tolist() == runs
-    assert study["first_seed"].tolist() == [True, False] * 3
-    for row in study.to_dict("records"):
-        trained = json.loads((repo.path / f"metrics/train/{row['run']}.json").read_text())
-        assert trained["seed"] == row["seed"]
-        entry = metrics[row["model"]][metric_key("w", row["width"])][
-            metric_key("r", row["resolution"])
-        ][f"s{row['seed']}"]
-        assert entry["test_accuracy"] == round(trained["test_accuracy"], 4)
-        assert entry["test_accuracy_ci_low"] <= entry["test_accuracy"]
-        assert entry["test_accuracy"] <= entry["test_accuracy_ci_high"]
-        assert entry["macs_measured"] == trained["macs"] == row["macs_measured"]
-        assert entry["params"] == trained["params"] and entry["device"] == "cpu"
-        assert row["test_images"] == 100 and row["seeds"] == 2
-    # The seeds train differently (weights and batch order), on the same test images.
-    seeds = {
-        seed: (repo.path / f"plots/predictions/mobilenet_v1-0.25-0.5-{seed}.csv").read_text()
-        for seed in (0, 1)
-    }
-    assert seeds[0] != seeds[1]
-    assert [line.split(",")[0] for line in seeds[0].splitlines()] == [
-        line.split(",")[0] for line in seeds[1].splitlines()
-    ]
-    curves = pd.read_csv(repo.path / "plots/study/curves.csv")
-    assert len(curves) == len(runs) and set(curves["run"]) == set(runs)  # one epoch each
-
-    first = study[study["first_seed"]]
-    best = first[first["model"].str.startswith("mobilenet")].sort_values("test_accuracy")
-    confusion = (repo.path / "plots/study/confusion.csv").read_text()
-    assert confusion == (repo.path / f"plots/predictions/{best.iloc[-1]['run']}.csv").read_text()
-
-    text = (repo.path / "reports/study.md").read_text()
-    assert "png image-folder mirror" in text and "**Training device:** cpu" in text
-    assert "Each point was trained with 2 seeds (0, 1)" in text
-    assert "paired tests compare the runs of seed 0" in text
-    assert "## MobileNet V1 against the baseline CNN, point by point" in text
-    assert "| 0.25 | 0.5 |" in text and "McNemar p" in text
-    for name in ("accuracy_vs_macs", "curves", "confusion", "scaling_width"):
-        assert f"(../plots/study/{name}.png)" in text
-        assert (repo.path / f"plots/study/{name}.png").stat().st_size > 1000
-    assert "Only one α was trained per model" in text  # one α in the tiny grid
-
-    shown = json.loads(repo.dvc("plots", "show", "--json").stdout)
-    study_plots = [k for k in shown["data"] if k.startswith(("study_", "plots/study/"))]
-    assert len(study_plots) == 16
-    assert not [e for e in shown.get("errors", []) if "study" in e.get("name", "")]
-
-    # A run missing from metrics/train: a clear error naming it and its stage.
-    (repo.path / "metrics/train/baseline-0.25-0.5-1.json").unlink()
-    failed = repo.run("python", "stages/aggregate.py", check=False)
-    assert failed.returncode == 2 and "Traceback" not in failed.stderr
-    assert "dvc repro train@baseline-0.25-0.5-1" in failed.stderr

@@ -44,6 +44,7 @@ from mobilenet_study.data import (
     load_split,
     prepare,
     read_image_folder,
+    read_stats,
     read_summary,
     samples_figure,
     save_prepared,
@@ -263,13 +264,19 @@ def test_official_archive_from_local_file(tmp_path: Path, archive: Path, splits:
     data = prepare(params_for(archive, md5_of(archive)), root=tmp_path, download_dir=tmp_path)
     assert (data.source.kind, data.image_format) == (OFFICIAL_ARCHIVE, "raw")
     assert_same(data.splits, splits)
-    metrics = data.metrics()
-    assert metrics["per_class"]["train"] == dict.fromkeys(CLASSES, 2)
-    assert metrics["per_class"]["test"] == dict.fromkeys(CLASSES, 1)
-    assert metrics["lossy"] is False and metrics["source"] == str(archive)
+    metrics, summary = data.metrics(), data.summary()
+    assert metrics == {
+        "source": str(archive),
+        "kind": OFFICIAL_ARCHIVE,
+        "image_format": "raw",
+        "lossy": False,
+        "images": {"train": 20, "test": 10},
+    }
+    assert summary["per_class"]["train"] == dict.fromkeys(CLASSES, 2)
+    assert summary["per_class"]["test"] == dict.fromkeys(CLASSES, 1)
     pixels = splits["train"].images.reshape(-1, 3) / 255.0
-    np.testing.assert_allclose(metrics["normalization"]["mean"], pixels.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(metrics["normalization"]["std"], pixels.std(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(summary["normalization"]["mean"], pixels.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(summary["normalization"]["std"], pixels.std(axis=0), rtol=1e-9)
 
 
 @pytest.mark.parametrize("point_at", ["batches", "parent"])
@@ -567,32 +574,37 @@ def test_folder_of_unknown_layout(tmp_path: Path) -> None:
 
 def test_save_load_normalization_and_samples(tmp_path: Path, folder: Path) -> None:
     data = prepare(params_for(folder), root=tmp_path, download_dir=tmp_path)
-    save_prepared(data.splits, tmp_path / "prepared")
+    save_prepared(data, tmp_path / "prepared")
     for split in ("train", "test"):
         images, labels = load_split(tmp_path / "prepared", split)
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
         assert labels.dtype == np.int64
         np.testing.assert_array_equal(images, data.splits[split].images)
+    stats = read_stats(tmp_path / "prepared")
+    assert (stats.mean, stats.std) == channel_stats(data.splits["train"].images)
+    assert stats.content_hash == data.content_sha256
     write_json(tmp_path / "data.json", data.metrics())
     summary = read_summary(tmp_path / "data.json")
-    assert (summary.mean, summary.std) == channel_stats(data.splits["train"].images)
     assert (summary.source_kind, summary.image_format, summary.lossy) == (
         "image_folder",
         "png",
         False,
     )
-    assert summary.content_hash == data.content_sha256 and summary.source == str(folder)
+    assert summary.source == str(folder)
     save_figure(samples_figure(data.splits["train"]), tmp_path / "samples.png")
     assert Image.open(tmp_path / "samples.png").size[0] > 100
     with pytest.raises(PreparedDataError, match="dvc repro download"):
         load_split(tmp_path / "nowhere", "train")
     with pytest.raises(PreparedDataError, match="dvc repro download"):
         read_summary(tmp_path / "nowhere.json")
-    metrics = data.metrics()
-    metrics["normalization"]["std"] = [0.2, 0.0, 0.2]
-    write_json(tmp_path / "bad.json", metrics)
+    with pytest.raises(PreparedDataError, match="dvc repro download"):
+        read_stats(tmp_path / "nowhere")
+    summary_file = tmp_path / "prepared" / "summary.json"
+    bad = json.loads(summary_file.read_text())
+    bad["normalization"]["std"] = [0.2, 0.0, 0.2]
+    summary_file.write_text(json.dumps(bad))
     with pytest.raises(PreparedDataError, match="positive stds"):
-        read_summary(tmp_path / "bad.json")
+        read_stats(tmp_path / "prepared")
 
 
 def test_real_files_from_the_shared_mirror(tmp_path: Path) -> None:
@@ -608,7 +620,7 @@ def test_real_files_from_the_shared_mirror(tmp_path: Path) -> None:
                 shutil.copy(image, target / image.name)
     data = prepare(params_for(tmp_path / "few"), root=tmp_path, download_dir=tmp_path)
     assert (data.source.kind, data.image_format) == (IMAGE_FOLDER, "jpeg")
-    assert data.metrics()["per_class"]["test"] == dict.fromkeys(CLASSES, 2)
+    assert data.summary()["per_class"]["test"] == dict.fromkeys(CLASSES, 2)
     assert min(data.mean) > 0.2 and max(data.mean) < 0.8
 
 

@@ -185,12 +185,13 @@ def render_offline(index: Path, profile: Path) -> _RenderedCharts:
     return parsed
 
 
-def dvc_plots_show(out: Path, *args: str) -> Path:
-    """Plain `dvc plots show` in this repository (its .dvc/config, its plots), written to out."""
+def dvc_plots_show(out: Path, *args: str, cwd: Path = REPO_ROOT) -> Path:
+    """Plain `dvc plots show` in a repository (this one by default: its .dvc/config, its
+    plots), written to out."""
     env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run(
         ["dvc", "plots", "show", "-o", str(out), *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

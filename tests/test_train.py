@@ -220,13 +220,11 @@ def test_run_metrics_fields() -> None:
         params_count=123,
         macs=456,
         device=torch.device("cpu"),
-        data_source_kind="image_folder",
     )
     for key in (
         "model", "width", "resolution", "input_size", "epochs", "test_accuracy", "test_loss",
         "params", "macs", "train_seconds", "train_images_per_second", "device", "torch_version",
         "seed",
-        "data_source_kind",
     ):  # fmt: skip
         assert key in metrics
     assert metrics["input_size"] == 16 and metrics["device"] == "cpu"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,7 @@ class CostSettings:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CostSettings:
-        p.section(params, "cost")
+        p.known_keys(params, "cost", [field.name for field in fields(cls)])
         device = p.choice(params, "cost.device", DEVICES)
         if device == "cuda" and not torch.cuda.is_available():
             raise p.ParamError("cost.device", device, "CUDA is not available here; use cpu")
@@ -226,22 +226,12 @@ COLUMNS = (
 )
 
 
-def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> dict[str, Any]:
-    """Cost of one grid point. ``reference`` is the model's measured cost at α = ρ = 1, which
-    the ``*_norm`` columns divide by; ``*_theory`` are the paper's α²·ρ² and α² scalings."""
+def _count_row(point: GridPoint, model: nn.Module, reference: Cost) -> dict[str, Any]:
+    """What a point costs in params and MACs, analytic and measured, and normalised to the
+    model's ``reference`` cost at α = ρ = 1; ``*_theory`` are the paper's α²·ρ² and α²."""
     size = point.input_size
-    model = build(point.model, point.width, NUM_CLASSES, VARIANT)
     analytic = analytic_cost(point.model, point.width, size)
     measured = measured_cost(model, size)
-    latency = measure_latency(
-        model,
-        size,
-        batch_size=settings.batch_size,
-        warmup=settings.warmup,
-        repeats=settings.repeats,
-        threads=settings.threads,
-        device=settings.device,
-    )
     return {
         "model": point.model,
         "width": point.width,
@@ -255,6 +245,32 @@ def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> 
         "macs_norm": measured.macs / reference.macs,
         "params_theory": point.width**2,
         "macs_theory": point.width**2 * point.resolution**2,
+    }
+
+
+class _References(dict[str, Cost]):
+    """Each model's measured cost at α = ρ = 1, measured once, whether or not it is a grid
+    point: the ``*_norm`` columns divide by it."""
+
+    def __missing__(self, model: str) -> Cost:
+        self[model] = measured_cost(build(model), input_size(1.0))
+        return self[model]
+
+
+def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> dict[str, Any]:
+    """Cost of one grid point: params and MACs (:func:`_count_row`), and latency."""
+    model = build(point.model, point.width, NUM_CLASSES, VARIANT)
+    latency = measure_latency(
+        model,
+        point.input_size,
+        batch_size=settings.batch_size,
+        warmup=settings.warmup,
+        repeats=settings.repeats,
+        threads=settings.threads,
+        device=settings.device,
+    )
+    return {
+        **_count_row(point, model, reference),
         "latency_ms_per_batch_median": latency.median_ms,
         "latency_ms_per_batch_iqr": latency.iqr_ms,
         "latency_ms_per_image_median": latency.median_ms_per_image,
@@ -267,45 +283,54 @@ def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> 
 
 def profile_grid(points: Iterable[GridPoint], settings: CostSettings) -> pd.DataFrame:
     """:func:`profile_point` for every point, one row each, in grid order."""
-    references: dict[str, Cost] = {}
-    rows = []
-    for point in points:
-        if point.model not in references:
-            references[point.model] = measured_cost(build(point.model), input_size(1.0))
-        rows.append(profile_point(point, settings, references[point.model]))
+    references = _References()
+    rows = [profile_point(point, settings, references[point.model]) for point in points]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def metric_key(prefix: str, value: float) -> str:
-    """``metric_key("w", 0.75)`` is ``w0_75``: one level of the nested metrics files.
-
-    Dots would split DVC's flattened metric names, so they become underscores.
-    """
-    return prefix + f"{value:g}".replace(".", "_")
+SCALING_COLUMNS = COLUMNS[: COLUMNS.index("macs_theory") + 1]
 
 
-METRIC_COLUMNS = (
-    "params_analytic",
-    "params_measured",
-    "macs_analytic",
-    "macs_measured",
-    "latency_ms_per_batch_median",
-    "latency_ms_per_batch_iqr",
-    "latency_ms_per_image_median",
-    "latency_ms_per_image_iqr",
-)
+def scaling_table(points: Iterable[GridPoint]) -> pd.DataFrame:
+    """Params and MACs of each model of the grid against α at ρ = 1, and against ρ at α = 1:
+    the grid's α and ρ values, plus 1, whether or not those points are in the grid (counting
+    needs no training and no timing). The paper's scaling question, asked of every grid."""
+    points = list(points)
+    references = _References()
+    rows = []
+    for model in dict.fromkeys(point.model for point in points):
+        mine = [point for point in points if point.model == model]
+        widths = sorted({float(point.width) for point in mine} | {1.0})
+        resolutions = sorted({float(point.resolution) for point in mine} | {1.0})
+        slices = [(w, 1.0) for w in widths] + [(1.0, r) for r in resolutions if r != 1.0]
+        for width, resolution in slices:
+            point = GridPoint(model, width, resolution)
+            built = build(model, width, NUM_CLASSES, VARIANT)
+            rows.append(_count_row(point, built, references[model]))
+    return pd.DataFrame(rows, columns=list(SCALING_COLUMNS))
 
 
-def metrics(table: pd.DataFrame) -> dict[str, Any]:
-    """Nested for ``dvc metrics show``: ``mobilenet_v1.w0_5.r0_75.macs_measured``."""
-    out: dict[str, Any] = {}
-    for row in table.to_dict("records"):
-        entry = out.setdefault(row["model"], {}).setdefault(metric_key("w", row["width"]), {})
-        values = {col: row[col] for col in METRIC_COLUMNS}
-        entry[metric_key("r", row["resolution"])] = {
-            k: int(v) if k.startswith(("params", "macs")) else round(float(v), 4)
-            for k, v in values.items()
-        }
+def scaling_tables(scaling: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Long-format tables for dvc.yaml's scaling plots, from :func:`scaling_table`: per model,
+    measured MACs and params normalised to α = ρ = 1, against α (at ρ = 1: ``scaling_width``)
+    and against ρ (at α = 1: ``scaling_resolution``), beside α² and ρ² (and 1, for params
+    against ρ). The ``series`` column is what the plot template colours by."""
+    out: dict[str, pd.DataFrame] = {}
+    for axis, fixed, symbol in (("width", "resolution", "α"), ("resolution", "width", "ρ")):
+        rows = scaling[np.isclose(scaling[fixed], 1.0)].sort_values(["model", axis])
+        parts = []
+        for model, group in rows.groupby("model", sort=False):
+            for metric, name in (("macs", "MACs"), ("params", "params")):
+                parts.append(
+                    pd.DataFrame({axis: group[axis], "ratio": group[f"{metric}_norm"]}).assign(
+                        series=f"{model} {name} (measured)"
+                    )
+                )
+        values = np.sort(rows[axis].unique())
+        parts.append(pd.DataFrame({axis: values, "ratio": values**2}).assign(series=f"{symbol}²"))
+        if axis == "resolution":  # parameters do not depend on the input size
+            parts.append(pd.DataFrame({axis: values, "ratio": 1.0}).assign(series="1 (params)"))
+        out[f"scaling_{axis}"] = pd.concat(parts, ignore_index=True)[["series", axis, "ratio"]]
     return out
 
 
@@ -331,7 +356,8 @@ RESOLUTION_NOTE = (
 def scaling_figure(table: pd.DataFrame, axis: str) -> Any:
     """Normalised MACs and params against α (``axis="width"``, at ρ = 1) or ρ
     (``axis="resolution"``, at α = 1), beside the theory curves, with the reasons for the
-    deviations written under the panels."""
+    deviations written under the panels. ``table``: :func:`scaling_table` (or any table with
+    its columns)."""
     if axis not in ("width", "resolution"):
         raise ValueError(f"axis must be width or resolution, got {axis!r}")
     plt = pyplot()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,7 @@ class GradCamParams:
         from mobilenet_study.grid import MIN_INPUT_SIZE, Grid
 
         s = GRADCAM_SECTION
+        p.known_keys(params, s, [field.name for field in fields(cls)])
         trained = [run.name for run in Grid.from_params(params).runs]
         runs = p.items(params, f"{s}.runs")
         for i, run in enumerate(runs):

@@ -28,6 +28,7 @@ MAX_RESOLUTION = 4.0
 MAX_SEED = 2**31 - 1
 # Each block of params.yaml `grid:` and the matrix stage of dvc.yaml that trains its points.
 TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
+AXES = ("models", "widths", "resolutions")  # a block's keys: their cross product is its points
 
 
 def input_size(resolution: float) -> int:
@@ -141,9 +142,11 @@ class Grid:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Grid:
+        p.known_keys(params, "grid", (*TRAIN_STAGES, "seeds"))
         points: list[GridPoint] = []
         for block in TRAIN_STAGES:
             key = f"grid.{block}"
+            p.known_keys(params, key, AXES)
             axes = {}
             for axis, check in (("models", _check_model), ("widths", check_width),
                                 ("resolutions", check_resolution)):  # fmt: skip

@@ -79,6 +79,12 @@ def write_text(path: str | Path, content: str) -> None:
         tmp.write_text(content)
 
 
+def write_table(path: str | Path, frame: Any) -> None:
+    """Write a pandas DataFrame as CSV (no index): the format dvc.yaml's plots read."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON (NaN is refused: DVC's metrics reader rejects it)."""
     write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")

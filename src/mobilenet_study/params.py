@@ -7,14 +7,17 @@ what is allowed; stage entry points turn that into a one-paragraph message and e
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 PARAMS_FILE = "params.yaml"
+# The top-level sections of params.yaml; each stage reads some of them (dvc.yaml lists which).
+SECTIONS = ("data", "residual", "conv_grad", "grid", "cost", "train", "gradcam")
 
 
 class StudyError(Exception):
@@ -31,6 +34,22 @@ class ParamError(StudyError, ValueError):
         super().__init__(f"params.yaml: `{key}` is {value!r}; {allowed}")
 
 
+class UnknownKeyError(StudyError, ValueError):
+    """A key in params.yaml that no stage reads: a typo would otherwise be silently ignored."""
+
+    def __init__(self, section: str, key: str, known: Sequence[str]) -> None:
+        self.section, self.key, self.known = section, key, tuple(known)
+        dotted = f"{section}.{key}" if section else key
+        close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+        where = f"`{section}`" if section else "params.yaml"
+        hint = (
+            f"did you mean `{f'{section}.{close[0]}' if section else close[0]}`?"
+            if close
+            else f"the settings of {where} are: {', '.join(map(str, known))}."
+        )
+        super().__init__(f"params.yaml: `{dotted}` is not a setting; {hint}")
+
+
 _MISSING = object()
 
 
@@ -45,6 +64,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
         raise StudyError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(raw, dict):
         raise StudyError(f"{path} must hold a mapping of sections, found {type(raw).__name__}")
+    for name in raw:
+        if name not in SECTIONS:
+            raise UnknownKeyError("", name, SECTIONS)
     return raw
 
 
@@ -53,6 +75,17 @@ def section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = get(params, key)
     if not isinstance(value, Mapping):
         raise ParamError(key, value, "expected a mapping of settings")
+    return value
+
+
+def known_keys(params: Mapping[str, Any], key: str, known: Iterable[str]) -> Mapping[str, Any]:
+    """The mapping under ``key``, checked to hold no key outside ``known``: a misspelt setting
+    (``train.epoch``) is an error naming the closest known one, never silently ignored."""
+    value = section(params, key)
+    known = tuple(known)
+    for name in value:
+        if name not in known:
+            raise UnknownKeyError(key, name, known)
     return value
 
 

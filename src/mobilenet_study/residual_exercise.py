@@ -63,6 +63,7 @@ class ResidualParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ResidualParams:
+        p.known_keys(params, "residual", ("input", "kernel", "stride", "padding"))
         image = _image(params, "residual.input")
         kernel = _image(params, "residual.kernel")
         stride = p.integer(params, "residual.stride", low=1)
@@ -94,6 +95,7 @@ class ConvGradParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ConvGradParams:
+        p.known_keys(params, "conv_grad", ("input", "kernel", "upstream_grad", "stride", "padding"))
         image = _image(params, "conv_grad.input")
         kernel = _image(params, "conv_grad.kernel")
         upstream = _image(params, "conv_grad.upstream_grad")

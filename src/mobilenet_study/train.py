@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class TrainParams:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
         s = "train"
+        p.known_keys(params, s, [field.name for field in fields(cls)])
         config = cls(
             device=p.choice(params, f"{s}.device", DEVICES),
             epochs=p.integer(params, f"{s}.epochs", low=1),
@@ -501,7 +502,6 @@ def run_metrics(
     params_count: int,
     macs: int,
     device: torch.device,
-    data_source_kind: str,
 ) -> dict[str, Any]:
     """The run's metrics file: what it is, how well it did, what it cost."""
     last = result.history[-1]
@@ -524,7 +524,6 @@ def run_metrics(
         "peak_gpu_memory_bytes": result.peak_memory_bytes,
         "device": device_name(device),
         "torch_version": torch.__version__,
-        "data_source_kind": data_source_kind,
     }
 
 
@@ -560,13 +559,11 @@ class LoadedData:
     train: DeviceDataset
     test: DeviceDataset
     preprocess: Preprocess
-    source_kind: str
     content_hash: str
 
 
 def load_dataset(
     prepared_dir: str | Path,
-    data_metrics: str | Path,
     config: TrainParams,
     run: Run,
     device: torch.device,
@@ -574,16 +571,14 @@ def load_dataset(
     """The prepared splits (subsets as configured) on ``device``, with their preprocessing."""
     from mobilenet_study import data
 
-    summary = data.read_summary(data_metrics)
+    stats = data.read_stats(prepared_dir)
     splits = {}
     for split, size in (("train", config.train_subset), ("test", config.test_subset)):
         images, labels = data.load_split(prepared_dir, split)
         keep = stratified_subset(labels, size, SUBSET_SEED)
         splits[split] = DeviceDataset.from_arrays(images[keep], labels[keep], device)
-    preprocess = Preprocess.create(summary.mean, summary.std, run.input_size, device)
-    return LoadedData(
-        splits["train"], splits["test"], preprocess, summary.source_kind, summary.content_hash
-    )
+    preprocess = Preprocess.create(stats.mean, stats.std, run.input_size, device)
+    return LoadedData(splits["train"], splits["test"], preprocess, stats.content_hash)
 
 
 class CurveLogger:

@@ -2,8 +2,9 @@
 
 Sources (``data.source`` in params.yaml, the kind detected): the official python archive by
 URL or local path, its extracted ``cifar-10-batches-py/`` folder, or an image-folder mirror.
-The output is ``data/prepared/{train,test}.npz`` plus ``metrics/data.json``; later stages use
-:func:`load_split` and :func:`read_summary`, never the source.
+The output is ``data/prepared/{train,test}.npz`` and ``summary.json`` beside them, plus
+``metrics/data.json``; later stages use :func:`load_split`, :func:`read_stats` and
+:func:`read_summary`, never the source.
 """
 
 from mobilenet_study.data.archive import read_archive, read_batches_dir
@@ -27,10 +28,12 @@ from mobilenet_study.data.prepared import (
     PREPARED_DIR,
     DataSummary,
     PreparedData,
+    PreparedStats,
     channel_stats,
     content_sha256,
     load_split,
     prepare,
+    read_stats,
     read_summary,
     save_prepared,
 )
@@ -63,6 +66,7 @@ __all__ = [
     "ImageFolderError",
     "PreparedData",
     "PreparedDataError",
+    "PreparedStats",
     "Source",
     "SourceNotFoundError",
     "Split",
@@ -76,6 +80,7 @@ __all__ = [
     "read_archive",
     "read_batches_dir",
     "read_image_folder",
+    "read_stats",
     "read_summary",
     "samples_figure",
     "save_prepared",

@@ -1,9 +1,14 @@
 """The prepared copy of CIFAR-10 that every later stage reads, and the statistics beside it.
 
 ``data/prepared/{train,test}.npz`` hold ``images`` uint8 (N, 32, 32, 3) RGB and ``labels``
-int64 (N,), uncompressed so that loading is a plain read. ``metrics/data.json`` records where
-they came from, images per class, a content hash, and the per-channel mean and std of the
-training images that training normalises with.
+int64 (N,), uncompressed so that loading is a plain read. ``data/prepared/summary.json`` holds
+what is computed from those arrays alone: images per class, a content hash, and the
+per-channel mean and std of the training images that training normalises with. The folder is
+the data's identity: the same pixels from another path or source kind give the same folder,
+so training stages (which depend on it alone) are not rerun.
+
+``metrics/data.json`` records the provenance for people and reports: where the data came from,
+its kind and image format, whether it is lossy, and the images per split.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from mobilenet_study.outputs import atomic_dir
 
 # The download stage's outputs, as dvc.yaml names them (paths relative to the repository root).
 PREPARED_DIR = Path("data/prepared")
+SUMMARY_NAME = "summary.json"  # inside PREPARED_DIR
 METRICS_FILE = Path("metrics/data.json")
 PLOTS_DIR = Path("plots/data")
 # Where a downloaded archive is kept between runs (git-ignored, not a DVC output): a rerun
@@ -59,13 +65,19 @@ class PreparedData:
     content_sha256: str
 
     def metrics(self) -> dict[str, Any]:
-        """The contents of metrics/data.json."""
+        """The contents of metrics/data.json: provenance, and the images per split."""
         formats = set(self.image_format.split("+"))
         return {
             "source": self.source.given,
             "kind": self.source.kind,
             "image_format": self.image_format,
             "lossy": bool(formats & LOSSY_FORMATS),
+            "images": {split: len(self.splits[split]) for split in SPLITS},
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The contents of data/prepared/summary.json: what the arrays alone determine."""
+        return {
             "images": {split: len(self.splits[split]) for split in SPLITS},
             "per_class": {split: self.splits[split].class_counts() for split in SPLITS},
             # In [0, 1] units (images / 255), RGB order.
@@ -166,12 +178,15 @@ def content_sha256(splits: Mapping[str, Split]) -> str:
     return digest.hexdigest()
 
 
-def save_prepared(splits: Mapping[str, Split], prepared_dir: str | Path) -> None:
-    """Write ``<split>.npz`` for each split; the folder appears complete or not at all."""
+def save_prepared(data: PreparedData, prepared_dir: str | Path) -> None:
+    """Write ``<split>.npz`` for each split and ``summary.json``; the folder appears complete or
+    not at all."""
     with atomic_dir(prepared_dir) as tmp:
         for split in SPLITS:
             # Uncompressed: a later np.load is a plain read of the arrays.
-            np.savez(tmp / f"{split}.npz", images=splits[split].images, labels=splits[split].labels)
+            arrays = data.splits[split]
+            np.savez(tmp / f"{split}.npz", images=arrays.images, labels=arrays.labels)
+        (tmp / SUMMARY_NAME).write_text(json.dumps(data.summary(), indent=2) + "\n")
 
 
 def _not_prepared(path: Path) -> PreparedDataError:
@@ -198,17 +213,55 @@ def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.nda
 
 
 @dataclass(frozen=True)
+class PreparedStats:
+    """What training needs from data/prepared/summary.json: normalisation and identity."""
+
+    # Per channel, RGB, in [0, 1] units (of images / 255).
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    content_hash: str
+
+
+def read_stats(prepared_dir: str | Path = PREPARED_DIR) -> PreparedStats:
+    """Read and check data/prepared/summary.json as the download stage wrote it."""
+    path = Path(prepared_dir) / SUMMARY_NAME
+    redo = "rerun `dvc repro download`."
+    try:
+        raw = json.loads(path.read_text())
+        norm = raw["normalization"]
+        mean, std = (tuple(float(x) for x in norm[key]) for key in ("mean", "std"))
+        content_hash = raw["content_sha256"]
+    except FileNotFoundError:
+        raise _not_prepared(path) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise PreparedDataError(
+            f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
+        ) from None
+    if (
+        len(mean) != CHANNELS
+        or len(std) != CHANNELS
+        or not all(math.isfinite(x) for x in (*mean, *std))
+        or min(std) <= 0
+    ):
+        raise PreparedDataError(
+            f"{path}: normalization must be 3 finite means and 3 positive stds, found mean "
+            f"{mean}, std {std}: {redo}"
+        )
+    if not isinstance(content_hash, str):
+        raise PreparedDataError(f"{path}: content_sha256 malformed: {redo}")
+    return PreparedStats(
+        mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]), content_hash=content_hash
+    )
+
+
+@dataclass(frozen=True)
 class DataSummary:
-    """What later stages need from metrics/data.json: provenance and normalisation."""
+    """Where the data came from (metrics/data.json): how reports and figures name it."""
 
     source: str
     source_kind: str
     image_format: str
     lossy: bool
-    # Per channel, RGB, in [0, 1] units (of images / 255).
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    content_hash: str
 
     @property
     def label(self) -> str:
@@ -227,9 +280,7 @@ def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
     redo = "rerun `dvc repro download`."
     try:
         raw = json.loads(path.read_text())
-        norm = raw["normalization"]
-        mean, std = (tuple(float(x) for x in norm[key]) for key in ("mean", "std"))
-        fields = {k: raw[k] for k in ("source", "kind", "image_format", "content_sha256")}
+        fields = {k: raw[k] for k in ("source", "kind", "image_format")}
         lossy = raw["lossy"]
     except FileNotFoundError:
         raise _not_prepared(path) from None
@@ -237,24 +288,11 @@ def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
         raise PreparedDataError(
             f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
         ) from None
-    if (
-        len(mean) != CHANNELS
-        or len(std) != CHANNELS
-        or not all(math.isfinite(x) for x in (*mean, *std))
-        or min(std) <= 0
-    ):
-        raise PreparedDataError(
-            f"{path}: normalization must be 3 finite means and 3 positive stds, found mean "
-            f"{mean}, std {std}: {redo}"
-        )
     if not all(isinstance(v, str) for v in fields.values()) or not isinstance(lossy, bool):
-        raise PreparedDataError(f"{path}: source, kind, image_format or hash malformed: {redo}")
+        raise PreparedDataError(f"{path}: source, kind or image_format malformed: {redo}")
     return DataSummary(
         source=fields["source"],
         source_kind=fields["kind"],
         image_format=fields["image_format"],
         lossy=lossy,
-        mean=(mean[0], mean[1], mean[2]),
-        std=(std[0], std[1], std[2]),
-        content_hash=fields["content_sha256"],
     )

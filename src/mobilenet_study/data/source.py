@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class DataParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DataParams:
-        p.section(params, "data")
+        p.known_keys(params, "data", [field.name for field in fields(cls)])
         source = p.text(params, "data.source").strip()
         scheme = _URL.match(source)
         if scheme and scheme.group(1).lower() not in ("http", "https"):

@@ -114,32 +114,6 @@ def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
     return fig
 
 
-def latency_figure(table: pd.DataFrame) -> Any:
-    """Latency per image against measured MACs: CPU (filled), and GPU (hollow) where timed."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for model, group in table.groupby("model", sort=False):
-        macs = group["macs_measured"] / 1e6
-        (cpu,) = ax.plot(macs, group["latency_ms_per_image_cpu"], "o", label=f"{model} (CPU)")
-        if group["latency_ms_per_image_gpu"].notna().any():
-            ax.plot(
-                macs,
-                group["latency_ms_per_image_gpu"],
-                "o",
-                mfc="none",
-                color=cpu.get_color(),
-                label=f"{model} (GPU)",
-            )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("MACs (mult-adds) per image, millions, measured")
-    ax.set_ylabel("latency per image (ms, median)")
-    ax.set_title("Latency against compute")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return fig
-
-
 def curves_figure(curves: pd.DataFrame) -> Any:
     """Test accuracy (shaded: 95% interval) and test loss per epoch, a line per run."""
     plt = pyplot()
@@ -186,11 +160,10 @@ def confusion_figure(counts: pd.DataFrame, title: str) -> Any:
     return fig
 
 
-def series_tables(table: pd.DataFrame, cost_table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def series_tables(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Long-format CSVs for dvc.yaml's plots, each with a ``series`` column the templates colour
     by: accuracy (first seed, with its 95% interval) against α (a series per model and ρ) and
-    against ρ (per model and α), and
-    measured MACs and params normalised to α = ρ = 1 beside α² and ρ² (from the cost stage)."""
+    against ρ (per model and α)."""
     out: dict[str, pd.DataFrame] = {}
     accuracy = ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high"]
     for axis, other, symbol in (("width", "resolution", "ρ"), ("resolution", "width", "α")):
@@ -199,20 +172,4 @@ def series_tables(table: pd.DataFrame, cost_table: pd.DataFrame) -> dict[str, pd
             f"{m}, {symbol} {v:g}" for m, v in zip(frame["model"], frame[other], strict=True)
         ]
         out[f"accuracy_vs_{axis}"] = frame.sort_values(["series", axis]).reset_index(drop=True)
-
-    for axis, fixed, symbol in (("width", "resolution", "α"), ("resolution", "width", "ρ")):
-        rows = cost_table[np.isclose(cost_table[fixed], 1.0)].sort_values(["model", axis])
-        parts = []
-        for model, group in rows.groupby("model", sort=False):
-            for metric, name in (("macs", "MACs"), ("params", "params")):
-                parts.append(
-                    pd.DataFrame({axis: group[axis], "ratio": group[f"{metric}_norm"]}).assign(
-                        series=f"{model} {name} (measured)"
-                    )
-                )
-        values = np.sort(rows[axis].unique())
-        parts.append(pd.DataFrame({axis: values, "ratio": values**2}).assign(series=f"{symbol}²"))
-        if axis == "resolution":  # parameters do not depend on the input size
-            parts.append(pd.DataFrame({axis: values, "ratio": 1.0}).assign(series="1 (params)"))
-        out[f"scaling_{axis}"] = pd.concat(parts, ignore_index=True)[["series", axis, "ratio"]]
     return out

@@ -118,10 +118,11 @@ def feature_sides(model: str, input_size: int) -> list[int]:
     return sides
 
 
-def scaling_sentences(cost_table: pd.DataFrame) -> list[str]:
-    """Measured MACs and params against α² (at ρ = 1) and ρ² (at α = 1), and why they differ."""
+def scaling_sentences(scaling: pd.DataFrame) -> list[str]:
+    """Measured MACs and params against α² (at ρ = 1) and ρ² (at α = 1), and why they differ
+    (``scaling``: the cost stage's scaling table)."""
     out = []
-    for model, rows in cost_table.groupby("model", sort=False):
+    for model, rows in scaling.groupby("model", sort=False):
         at_rho1 = rows[np.isclose(rows["resolution"], 1.0)].sort_values("width")
         thin = at_rho1[at_rho1["width"] < 1]
         if not thin.empty:
@@ -158,7 +159,7 @@ def scaling_sentences(cost_table: pd.DataFrame) -> list[str]:
             )
     if not out:
         out.append(
-            "No model has a trained point below α = 1 at ρ = 1 or below ρ = 1 at α = 1 in this "
-            "grid, so the scaling cannot be compared with α² and ρ² here."
+            "No model of this grid has an α or a ρ below 1, so the scaling cannot be compared "
+            "with α² and ρ² here."
         )
     return out

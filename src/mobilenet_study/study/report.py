@@ -29,7 +29,7 @@ from mobilenet_study.study.text import (
     pct,
 )
 
-FIGURES_DIR = "../plots/study"  # relative to reports/study.md
+REPORT_TO_ROOT = ".."  # reports/study.md links figures relative to itself
 
 
 def data_source_text(summary: DataSummary) -> str:
@@ -158,20 +158,22 @@ def runs_table(table: pd.DataFrame) -> str:
 # --- Assembly ----------------------------------------------------------------------------------
 
 
-def _figure(name: str, caption: str) -> str:
-    return f"![{caption}]({FIGURES_DIR}/{name})"
+def _figure(path: str, caption: str) -> str:
+    return f"![{caption}]({REPORT_TO_ROOT}/{path})"
 
 
 def build_report(
     table: pd.DataFrame,
-    cost_table: pd.DataFrame,
+    scaling: pd.DataFrame,
     summary: DataSummary,
     tests: PairedTests,
     confusion_run: pd.Series,
     confusion: pd.DataFrame,
     figures: Sequence[tuple[str, str]],
 ) -> str:
-    """The whole report; ``figures`` are (file name under plots/study, caption) pairs."""
+    """The whole report. ``scaling`` is the cost stage's scaling table (params and MACs against
+    α at ρ = 1 and against ρ at α = 1); ``figures`` are (path from the repository root,
+    caption) pairs."""
     devices = ", ".join(sorted(table["device"].unique()))
     epochs = ", ".join(str(e) for e in sorted(table["epochs"].unique()))
     train_images = ", ".join(f"{n:,}" for n in sorted(table["train_images"].unique()))
@@ -206,7 +208,7 @@ def build_report(
         *([versus.frontier_table(frontier)] if frontier else []),
         *(["## MobileNet V2 against V1", bullets(v2)] if v2 else []),
         "## Measured scaling against α² and ρ²",
-        bullets(multipliers.scaling_sentences(cost_table)),
+        bullets(multipliers.scaling_sentences(scaling)),
         "## Accuracy against compute and latency",
         bullets([pareto_sentence(table), latency_sentence(table)]),
         "## Confusion matrix",

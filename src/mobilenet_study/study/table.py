@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobilenet_study.cost import metric_key
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
 from mobilenet_study.study import stats
 from mobilenet_study.train import RunPaths
 
 COST_TABLE = Path("plots/cost/cost.csv")
+SCALING_TABLE = Path("plots/cost/scaling.csv")
 # DVCLive writes one TSV per metric: columns `step` (the epoch, from 1) and the metric.
 CURVE_METRICS = ("test_accuracy", "test_loss", "train_loss")
 # MobileNet models (the confusion matrix shows the best of these).
@@ -173,6 +173,7 @@ class PairedTests:
 
 
 def read_cost_table(path: Path = COST_TABLE) -> pd.DataFrame:
+    """The cost stage's table (``plots/cost/cost.csv``, or ``scaling.csv`` beside it)."""
     if not path.exists():
         raise StudyError(f"{path} does not exist: run `dvc repro cost`")
     return pd.read_csv(path)
@@ -285,40 +286,33 @@ def first_seed_runs(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["first_seed"]]
 
 
-# What `dvc metrics show` lists per run, and how each is rounded.
-METRIC_FIELDS = {
-    "input_size": int,
-    "params": int,
-    "macs_analytic": int,
-    "macs_measured": int,
-    "latency_ms_per_image_cpu": 4,
-    "latency_ms_per_image_gpu": 4,
-    "test_accuracy": 4,
-    "test_accuracy_ci_low": 4,
-    "test_accuracy_ci_high": 4,
-    "best_test_accuracy": 4,
-    "test_loss": 4,
-    "epochs": int,
-    "train_seconds": 1,
-    "train_images_per_second": 1,
-    "device": str,
-}
-
-
 def study_metrics(table: pd.DataFrame) -> dict[str, Any]:
-    """Nested like the cost metrics, so runs line up in `dvc metrics diff`:
-    ``mobilenet_v1.w0_5.r0_75.s0.test_accuracy``. Missing values (no GPU latency) are left
-    out."""
-    out: dict[str, Any] = {}
+    """metrics/study.json: what people compare across experiments, and nothing more.
+
+    Per run (keyed by its name, as in ``train@<run>``): ``acc`` (test accuracy), ``acc_ci95``
+    (half the width of its Wilson 95% interval: acc ± this), ``macs`` and ``params``. Under
+    ``study``: the number of runs, the most accurate run of the first seed and its accuracy, and
+    how many first-seed runs are on the Pareto frontier. Everything else (bounds, latency, loss,
+    timings) is in plots/study/study.csv and the report.
+    """
+    first = first_seed_runs(table)
+    best = first.loc[first["test_accuracy"].idxmax()]
+    out: dict[str, Any] = {
+        "study": {
+            "runs": len(table),
+            "best_run": str(best["run"]),
+            "best_acc": round(float(best["test_accuracy"]), 4),
+            "frontier": int(first["pareto_frontier"].sum()),
+        }
+    }
     for row in table.to_dict("records"):
-        entry: dict[str, Any] = {}
-        for field, kind in METRIC_FIELDS.items():
-            value = row[field]
-            if isinstance(value, float) and math.isnan(value):
-                continue
-            entry[field] = round(float(value), kind) if isinstance(kind, int) else kind(value)
-        widths = out.setdefault(row["model"], {}).setdefault(metric_key("w", row["width"]), {})
-        widths.setdefault(metric_key("r", row["resolution"]), {})[f"s{row['seed']}"] = entry
+        half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
+        out[row["run"]] = {
+            "acc": round(float(row["test_accuracy"]), 4),
+            "acc_ci95": round(float(half), 4),
+            "macs": int(row["macs_measured"]),
+            "params": int(row["params"]),
+        }
     return out
 
 

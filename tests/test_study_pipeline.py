@@ -1,0 +1,189 @@
+"""The whole pipeline on a tiny study, and what a user does with it next: the aggregate stage's
+outputs, `dvc metrics diff` and `dvc exp show` between two experiments, `dvc plots diff`, and
+the `dvc plots show` page in a browser with the network closed.
+
+One module-scoped repository: `dvc repro` of a tiny study with two seeds, committed as `main`
+(the way a user keeps a baseline), then one experiment that changes one grid value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mobilenet_study import plots_page
+
+from .conftest import REPO_ROOT, PipelineRepo, make_pipeline_repo
+from .test_plots_offline import charts_with_data, dvc_plots_show, render_offline
+from .test_train_stage import TINY_GRID, write_image_folder
+
+GRADCAM_RUNS = ["baseline-0.25-0.5-0", "mobilenet_v1-0.25-0.5-0"]
+TINY_STUDY = {
+    **TINY_GRID,
+    "grid.seeds": [0, 1],
+    "cost.warmup": 0,
+    "cost.repeats": 3,
+    "gradcam.runs": GRADCAM_RUNS,
+    "gradcam.images_per_class": 1,
+}
+EXPERIMENT = "v2-wider"
+CHANGE = "grid.reference.widths=[0.25]"  # MobileNet V2 at α 0.25 instead of 0.125
+POINTS = ["mobilenet_v1-0.25-0.5", "baseline-0.25-0.5", "mobilenet_v2-0.25-0.5"]
+RUNS = [f"{point}-{seed}" for point in POINTS for seed in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> PipelineRepo:
+    root = tmp_path_factory.mktemp("study")
+    folder = write_image_folder(root / "mirror", {"train": 20, "test": 10})
+    repo = make_pipeline_repo(root / "repo")
+    repo.set_params({**TINY_STUDY, "data.source": str(folder)})
+    repo.commit("tiny study")
+    repo.dvc("repro")
+    repo.commit("tiny study: results")  # metrics and plots are in git, data and models in DVC
+    repo.dvc("exp", "run", "-n", EXPERIMENT, "-S", CHANGE)
+    return repo
+
+
+def dvc_plot_ids() -> tuple[list[str], list[str]]:
+    """dvc.yaml's top-level plots: the ids of the Vega charts, and the image paths."""
+    plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
+    charts = [next(iter(p)) for p in plots if isinstance(p, dict)]
+    images = [p for p in plots if isinstance(p, str)]
+    return charts, images
+
+
+# --- the aggregate stage ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_aggregate_builds_the_study(study: PipelineRepo) -> None:
+    path = study.path
+    table = pd.read_csv(path / "plots/study/study.csv")
+    metrics = json.loads((path / "metrics/study.json").read_text())
+    assert table["run"].tolist() == RUNS
+    assert table["first_seed"].tolist() == [True, False] * 3
+    for row in table.to_dict("records"):
+        trained = json.loads((path / f"metrics/train/{row['run']}.json").read_text())
+        assert trained["seed"] == row["seed"]
+        entry = metrics[row["run"]]
+        assert entry["acc"] == round(trained["test_accuracy"], 4)
+        assert row["test_accuracy_ci_low"] <= row["test_accuracy"] <= row["test_accuracy_ci_high"]
+        assert entry["macs"] == trained["macs"] == row["macs_measured"]
+        assert entry["params"] == trained["params"]
+        assert row["test_images"] == 100 and row["seeds"] == 2
+    assert metrics["study"]["runs"] == len(RUNS)
+    # The seeds train differently (weights and batch order), on the same test images.
+    seeds = [(path / f"plots/predictions/{POINTS[0]}-{s}.csv").read_text() for s in (0, 1)]
+    assert seeds[0] != seeds[1]
+    assert [line.split(",")[0] for line in seeds[0].splitlines()] == [
+        line.split(",")[0] for line in seeds[1].splitlines()
+    ]
+    curves = pd.read_csv(path / "plots/study/curves.csv")
+    assert len(curves) == len(RUNS) and set(curves["run"]) == set(RUNS)  # one epoch each
+
+    first = table[table["first_seed"]]
+    best = first[first["model"].str.startswith("mobilenet")].sort_values("test_accuracy")
+    confusion = (path / "plots/study/confusion.csv").read_text()
+    assert confusion == (path / f"plots/predictions/{best.iloc[-1]['run']}.csv").read_text()
+
+    text = (path / "reports/study.md").read_text()
+    assert "png image-folder mirror" in text and "**Training device:** cpu" in text
+    assert "Each point was trained with 2 seeds (0, 1)" in text
+    assert "paired tests compare the runs of seed 0" in text
+    assert "## MobileNet V1 against the baseline CNN, point by point" in text
+    assert "| 0.25 | 0.5 |" in text and "McNemar p" in text
+    for name in ("study/accuracy_vs_macs", "study/curves", "study/confusion", "cost/scaling_width"):
+        assert f"(../plots/{name}.png)" in text
+        assert (path / f"plots/{name}.png").stat().st_size > 1000
+    assert "Only one α was trained per model" in text  # one α in the tiny grid
+
+
+@pytest.mark.slow
+def test_a_missing_run_names_its_stage(study: PipelineRepo, tmp_path: Path) -> None:
+    metrics = study.path / "metrics/train/baseline-0.25-0.5-1.json"
+    shutil.move(metrics, tmp_path / metrics.name)
+    try:
+        failed = study.run("python", "stages/aggregate.py", check=False)
+    finally:
+        shutil.move(tmp_path / metrics.name, metrics)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "dvc repro train@baseline-0.25-0.5-1" in failed.stderr
+
+
+# --- comparing two experiments --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_metrics_diff_and_exp_show_list_only_what_changed(study: PipelineRepo) -> None:
+    diff = json.loads(study.dvc("metrics", "diff", "main", EXPERIMENT, "--json").stdout)
+    changed = set(diff["metrics/study.json"])
+    # V2's runs went from α 0.125 to 0.25: their headline numbers, and nothing of the others.
+    v2 = {
+        f"mobilenet_v2-{width}-0.5-{seed}.{field}"
+        for width in ("0.125", "0.25")
+        for seed in (0, 1)
+        for field in ("acc", "acc_ci95", "macs", "params")
+    }
+    assert v2 <= changed and changed - v2 <= {f"study.{k}" for k in ("best_run", "best_acc")}
+    assert set(diff) == {"metrics/study.json"}  # data and residual did not change
+    rows = study.dvc("metrics", "diff", "main", EXPERIMENT).stdout.strip().splitlines()
+    assert len(rows) == 1 + len(changed) <= 41  # a header, then one row per changed metric
+
+    shown = study.dvc("exp", "show", "--only-changed", "--csv").stdout
+    columns = next(csv.reader(io.StringIO(shown)))
+    meta = {"Experiment", "rev", "typ", "Created"}
+    deps = {c for c in columns if "/" in c}  # the aggregate stage's inputs, by content hash
+    params = [c for c in columns if c.startswith(("grid.", "train.", "data.", "cost."))]
+    assert params == ["grid.reference.widths"]
+    assert set(columns) - meta - deps - set(params) == changed
+    assert len(columns) <= 160
+
+
+@pytest.mark.slow
+def test_plots_diff_overlays_both_experiments(study: PipelineRepo) -> None:
+    shown = json.loads(study.dvc("plots", "diff", "main", EXPERIMENT, "--json").stdout)
+    charts, images = dvc_plot_ids()
+    for chart in charts:
+        (entry,) = shown["data"][chart]
+        assert entry["type"] == "vega" and set(entry["revisions"]) == {"main", EXPERIMENT}
+        values = entry["content"]["data"]["values"]
+        assert {row["rev"] for row in values} == {"main", EXPERIMENT}, chart
+    pictures = [name for name in shown["data"] if name.endswith(".png")]
+    assert len(pictures) == len(images) - 1 + len(GRADCAM_RUNS)  # plots/gradcam: one per run
+    for picture in pictures:
+        revisions = {entry["revisions"][0] for entry in shown["data"][picture]}
+        assert revisions == {"main", EXPERIMENT}, picture
+
+
+@pytest.mark.slow
+def test_plots_page_draws_one_chart_per_question_offline(
+    study: PipelineRepo, tmp_path: Path
+) -> None:
+    from .test_plots_offline import CHROMIUM
+
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no {CHROMIUM}: `make setup-browser` installs Debian's chromium")
+    template = plots_page.configured_template(REPO_ROOT)
+    index = dvc_plots_show(tmp_path / "dvc_plots", "--html-template", str(template), cwd=study.path)
+    page = index.read_text(encoding="utf-8")
+    charts, images = dvc_plot_ids()
+    drawn = charts_with_data(page)
+    assert len(drawn) == len(charts) == 10
+    rendered = render_offline(index, tmp_path / "profile")
+    assert rendered.errors == ""
+    for chart in drawn:
+        (size,) = rendered.marks[chart]
+        assert min(size) > 0, chart
+    # Images: the samples, the two numpy exercises and one Grad-CAM figure per run.
+    pictures = re.findall(r"<img [^>]*src\s*=\s*\"(static/[^\"]+\.png)\"", page)
+    assert len(pictures) == len(images) - 1 + len(GRADCAM_RUNS)
+    assert len(charts) + len(pictures) <= 15
