@@ -9,8 +9,14 @@ NODE_STAMP := node_modules/.installed
 PAGE_STAMP := node_modules/.cache/mobilenet-study/.written
 # Where CIFAR-10 comes from; empty keeps params.yaml's data.source.
 DATA ?=
+# Scaling out (README, "Scaling out"): which profile the shards train, which shard, how many.
+PROFILE ?= full
+SHARD ?=
+N ?= 2
+PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles
+DATA_ARG := $(if $(DATA),--data "$(DATA)")
 
-.PHONY: setup setup-browser test lint quick repro plots clean
+.PHONY: setup setup-browser test lint quick repro shard assemble shards plots clean
 
 setup: $(STAMP) $(PAGE_STAMP)
 
@@ -44,10 +50,23 @@ test: lint setup-browser
 	$(BIN)/python -m pytest -q --numprocesses auto --dist loadscope
 
 quick: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles quick $(if $(DATA),--data "$(DATA)")
+	$(PIPELINE) quick $(DATA_ARG)
 
 repro: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles full $(if $(DATA),--data "$(DATA)")
+	$(PIPELINE) full $(DATA_ARG)
+
+# make shard SHARD=i/N: train the i-th of N shards of the grid as one experiment, then push its
+# outputs and run-cache to the default DVC remote. make assemble: pull them, run the rest.
+shard: setup
+	$(PIPELINE) shard "$(SHARD)" --profile $(PROFILE) $(DATA_ARG)
+
+assemble: setup
+	$(PIPELINE) assemble --profile $(PROFILE) $(DATA_ARG)
+
+# make shards N=2: all N shards as queued experiments on this machine (dvc queue start -j N),
+# then the pipeline, whose training stages restore from the run-cache the shards left.
+shards: setup
+	$(PIPELINE) shards $(N) --profile $(PROFILE) $(DATA_ARG)
 
 # Every plot in dvc.yaml, rendered offline into dvc_plots/index.html (see README).
 plots: setup

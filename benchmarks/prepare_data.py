@@ -42,7 +42,7 @@ def main() -> None:
             params, root=REPO_ROOT, download_dir=Path(tmp) / "downloads", workers=args.workers
         )
         decoded = time.perf_counter()
-        save_prepared(data.splits, Path(tmp) / "prepared")
+        save_prepared(data, Path(tmp) / "prepared")
         saved = time.perf_counter()
         sizes = {split: len(data.splits[split]) for split in SPLITS}
 

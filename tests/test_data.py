@@ -607,6 +607,22 @@ def test_save_load_normalization_and_samples(tmp_path: Path, folder: Path) -> No
         read_stats(tmp_path / "prepared")
 
 
+def test_prepared_files_depend_on_the_pixels_alone(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same data prepared twice, at another time and from another path, gives the same
+    bytes: DVC hashes data/prepared, and the training stages depend on it alone."""
+    data = prepare(params_for(folder), root=tmp_path, download_dir=tmp_path)
+    save_prepared(data, tmp_path / "first")
+    copy = shutil.copytree(folder, tmp_path / "elsewhere")
+    monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)  # another day, for zip stamps
+    again = prepare(params_for(copy), root=tmp_path, download_dir=tmp_path)
+    save_prepared(again, tmp_path / "second")
+    for name in ("train.npz", "test.npz", "summary.json"):
+        first, second = (tmp_path / run / name for run in ("first", "second"))
+        assert first.read_bytes() == second.read_bytes(), name
+
+
 def test_real_files_from_the_shared_mirror(tmp_path: Path) -> None:
     if not SHARED_MIRROR.is_dir():
         pytest.skip(

@@ -1,19 +1,38 @@
-"""`make quick` and `make repro`: the whole pipeline, on the CPU quick profile or the full study.
+"""The pipeline's commands: `make quick`, `make repro`, and the grid in shards (`make shard`,
+`make assemble`, `make shards`).
 
 The quick profile is a set of `dvc exp run -S key=value` overrides on top of params.yaml, so the
 committed defaults stay those of the full study and the quick run is an ordinary DVC experiment
 (`dvc exp show` lists it). ``DATA=<path>`` sets ``data.source`` for offline machines.
+
+Scaling out uses DVC's own machinery, no scheduler of ours. A shard trains its runs as one DVC
+experiment; on N machines each pushes its outputs and run-cache to the shared DVC remote
+(`dvc push --run-cache`), and the machine that assembles pulls them (`dvc pull --run-cache`) and
+runs the pipeline, whose training stages then restore from the run-cache instead of training.
+On one machine the shards are queued experiments run by `dvc queue start -j N` workers, which
+share the repository's cache, so the run-cache is there already.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import datetime
 import json
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from mobilenet_study.data.source import is_url
+from mobilenet_study.grid import Grid
+from mobilenet_study.params import StudyError, load_params
+from mobilenet_study.shards import parse_shard, shard
+
+PROFILES = ("quick", "full")
 
 # Overrides of params.yaml for a run of the whole pipeline in minutes on a 2-core CPU: MobileNet
 # V1 and the baseline CNN at the same 2x2 (α, ρ) points, so that every quick run has the α and ρ
@@ -49,25 +68,169 @@ def override_args(overrides: Mapping[str, Any]) -> list[str]:
     return args
 
 
-def pipeline_command(profile: str, data: str | None) -> list[str]:
-    """The DVC command that runs ``profile`` ("quick" or "full"), with an optional data source."""
+def profile_overrides(profile: str, data: str | None) -> dict[str, Any]:
+    """The `-S` overrides of ``profile`` ("quick" or "full"), with an optional data source."""
+    if profile not in PROFILES:
+        raise StudyError(f"profile is {profile!r}; allowed: {', '.join(PROFILES)}")
     overrides = dict(QUICK_OVERRIDES) if profile == "quick" else {}
     if data:
         overrides["data.source"] = data
+    return overrides
+
+
+def pipeline_command(profile: str, data: str | None) -> list[str]:
+    """The DVC command that runs ``profile`` ("quick" or "full"), with an optional data source."""
+    overrides = profile_overrides(profile, data)
     if not overrides:
         return ["dvc", "repro"]
     return ["dvc", "exp", "run", *override_args(overrides)]
 
 
+def with_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with dotted-key ``overrides`` set, as `dvc exp run -S` would write them."""
+    out = copy.deepcopy(dict(params))
+    for dotted, value in overrides.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def shard_stages(
+    params: Mapping[str, Any], overrides: Mapping[str, Any], index: int, count: int
+) -> list[str]:
+    """The training stages of shard ``index`` of ``count``, for the grid the profile trains."""
+    grid = Grid.from_params(with_overrides(params, overrides))
+    return [run.stage for run in shard(grid.runs, index, count)]
+
+
+def shard_name(index: int, count: int) -> str:
+    """``shard-1-of-2-20261129T0120`` (UTC): unique, so a shard can be run again."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"shard-{index}-of-{count}-{stamp}"
+
+
+def shard_commands(
+    params: Mapping[str, Any], profile: str, data: str | None, index: int, count: int
+) -> list[list[str]]:
+    """Train one shard as one experiment, then push its outputs and run-cache to the default
+    remote."""
+    overrides = profile_overrides(profile, data)
+    stages = shard_stages(params, overrides, index, count)
+    if not stages:
+        raise StudyError(f"shard {index}/{count} has no runs: the grid has fewer than {count}")
+    run = ["dvc", "exp", "run", "-n", shard_name(index, count), *override_args(overrides)]
+    return [[*run, *stages], ["dvc", "push", "--run-cache"]]
+
+
+def assemble_commands(profile: str, data: str | None) -> list[list[str]]:
+    """Pull every shard's run-cache, then run the whole pipeline with ``--pull``: each trained
+    stage finds its run-cache entry and pulls the outputs it names instead of training; the
+    rest (cost, aggregate, Grad-CAM) run here. (`dvc pull --run-cache` brings the entries; the
+    outputs they name come with the stage that restores them, hence ``--allow-missing``: this
+    workspace's own lock file may name outputs no machine pushed.)"""
+    pull = ["dvc", "pull", "--run-cache", "--allow-missing"]
+    return [pull, [*pipeline_command(profile, data), "--pull"]]
+
+
+def queue_commands(
+    params: Mapping[str, Any], profile: str, data: str | None, count: int
+) -> tuple[list[str], list[list[str]]]:
+    """All ``count`` shards as queued experiments and ``count`` queue workers to run them: the
+    shards' names, and the commands."""
+    overrides = profile_overrides(profile, data)
+    names = [shard_name(i, count) for i in range(1, count + 1)]
+    queued = [
+        ["dvc", "exp", "run", "--queue", "-n", name, *override_args(overrides),
+         *shard_stages(params, overrides, i, count)]
+        for i, name in enumerate(names, start=1)
+    ]  # fmt: skip
+    return names, [*queued, ["dvc", "queue", "start", "--jobs", str(count)]]
+
+
+def queue_states(names: Sequence[str]) -> dict[str, str]:
+    """``dvc queue status`` for ``names``: Queued, Running, Success or Failed (absent: gone)."""
+    status = subprocess.run(["dvc", "queue", "status"], capture_output=True, text=True).stdout
+    # Rows: task, name, created (date and time), status.
+    rows = [line.split() for line in status.splitlines()]
+    states = {row[1]: row[-1] for row in rows if len(row) >= 4 and row[1] in names}
+    return {name: states.get(name, "missing") for name in names}
+
+
+def wait_for_queue(names: Sequence[str], poll_s: float = 5.0) -> list[str]:
+    """Wait until every named queued experiment has ended; the ones that did not succeed."""
+    while True:
+        states = queue_states(names)
+        if not any(state in ("Queued", "Running") for state in states.values()):
+            return [name for name, state in states.items() if state != "Success"]
+        time.sleep(poll_s)
+
+
+def remote_check() -> None:
+    """`make shard` pushes to the default DVC remote: say how to set one if there is none."""
+    found = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        raise StudyError(
+            "no default DVC remote: shards meet in one. Set it once and commit .dvc/config, "
+            "e.g. `dvc remote add -d storage s3://bucket/mobilenet-study` (or gs://, "
+            "ssh://host/path, or a shared folder path); see README, 'Scaling out'."
+        )
+
+
+def local_absolute(data: str | None) -> str | None:
+    """A relative local path made absolute; a URL, absolute path or None unchanged."""
+    if not data or is_url(data) or Path(data).expanduser().is_absolute():
+        return data
+    return str(Path(data).resolve())
+
+
+def run_commands(commands: Sequence[Sequence[str]]) -> int:
+    for command in commands:
+        print("+", shlex.join(command), flush=True)
+        status = subprocess.run(command).returncode
+        if status != 0:
+            return status
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("profile", choices=("quick", "full"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=(*PROFILES, "shard", "assemble", "shards"))
+    parser.add_argument("shard", nargs="?", help="shard: i/N (the i-th of N); shards: N")
+    parser.add_argument("--profile", choices=PROFILES, default="full", help="for the shards")
     parser.add_argument("--data", help="CIFAR-10 source: URL, archive, or image-folder mirror")
     args = parser.parse_args(argv)
-    command = pipeline_command(args.profile, args.data)
-    print("+", shlex.join(command), flush=True)
-    status = subprocess.run(command).returncode
-    if status == 0:
+    try:
+        if args.command in PROFILES:
+            commands = [pipeline_command(args.command, args.data)]
+        elif args.command == "shard":
+            index, count = parse_shard(args.shard)
+            commands = shard_commands(load_params(), args.profile, args.data, index, count)
+            remote_check()
+        elif args.command == "assemble":
+            commands = assemble_commands(args.profile, args.data)
+        else:
+            _, count = parse_shard(f"1/{args.shard}")
+            # Queued experiments run in a copy of the repository under .dvc/tmp/exps, where a
+            # path relative to this repository would point elsewhere.
+            data = local_absolute(args.data)
+            names, commands = queue_commands(load_params(), args.profile, data, count)
+            args.data = data
+    except StudyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    status = run_commands(commands)
+    if status == 0 and args.command == "shards":
+        print(f"waiting for {', '.join(names)} (`dvc queue status`)", flush=True)
+        failed = wait_for_queue(names)
+        if failed:
+            shown = ", ".join(failed)
+            print(f"error: shards {shown} failed; see `dvc queue logs <name>`", file=sys.stderr)
+            return 1
+        status = run_commands([pipeline_command(args.profile, args.data)])
+    if status == 0 and args.command != "shard":
         print(
             "\nResults: metrics/ (dvc metrics show), plots/ (dvc plots show), reports/.\n"
             "The run's params are in params.yaml: `dvc params diff` compares them with HEAD."

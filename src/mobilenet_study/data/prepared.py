@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,10 +184,25 @@ def save_prepared(data: PreparedData, prepared_dir: str | Path) -> None:
     not at all."""
     with atomic_dir(prepared_dir) as tmp:
         for split in SPLITS:
-            # Uncompressed: a later np.load is a plain read of the arrays.
             arrays = data.splits[split]
-            np.savez(tmp / f"{split}.npz", images=arrays.images, labels=arrays.labels)
+            _save_npz(tmp / f"{split}.npz", images=arrays.images, labels=arrays.labels)
         (tmp / SUMMARY_NAME).write_text(json.dumps(data.summary(), indent=2) + "\n")
+
+
+# Every member of a prepared .npz carries this date, not the time of writing.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Like ``np.savez`` (uncompressed: loading is a plain read), but byte-for-byte the same for
+    the same arrays: ``np.savez`` stamps each zip member with the current time, so every
+    preparation of the same data would hash differently, and DVC would retrain every run (and
+    no run-cache entry would match across machines)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def _not_prepared(path: Path) -> PreparedDataError:
