@@ -45,9 +45,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The slow tests spend most of their time starting processes: one worker per core.
+# The slow tests spend most of their time starting processes: one worker per core, each
+# process on one thread (tiny models; several threads per process would only contend).
 test: lint setup-browser
-	$(BIN)/python -m pytest -q --numprocesses auto --dist loadscope
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q --numprocesses auto --dist loadscope
 
 quick: setup
 	$(PIPELINE) quick $(DATA_ARG)

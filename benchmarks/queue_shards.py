@@ -79,7 +79,12 @@ def clone(target: Path) -> Path:
 def timed(command: list[str], cwd: Path, log: Path) -> tuple[float, dict[str, float]]:
     """Run ``command``; its wall time, and when (seconds from the start) each command it
     echoes (``+ dvc ...``) began."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        # The clone's own library, not the editable install's (this working tree).
+        "PYTHONPATH": str(cwd / "src"),
+    }
     marks: dict[str, float] = {}
     start = time.perf_counter()
     with log.open("w") as out:

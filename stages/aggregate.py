@@ -5,7 +5,7 @@ from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table, write_text
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.study import figures, report, table
+from mobilenet_study.study import deployment, figures, report, table
 
 METRICS = "metrics/study.json"
 PLOTS = "plots/study"
@@ -16,6 +16,7 @@ REPORT = "reports/study.md"
 FIGURES = (
     (f"{PLOTS}/accuracy_vs_macs.png", "Test accuracy (95% intervals) against MACs, frontiers"),
     (f"{PLOTS}/accuracy_vs_multipliers.png", "Test accuracy (95% intervals) against α and ρ"),
+    (f"{PLOTS}/accuracy_vs_latency.png", "Test accuracy against ONNX Runtime latency, fp32, int8"),
     ("plots/cost/scaling_width.png", "Measured MACs and params against α, beside α²"),
     ("plots/cost/scaling_resolution.png", "Measured MACs and params against ρ, beside ρ²"),
     ("plots/cost/latency_vs_macs.png", "CPU latency per image against MACs"),
@@ -36,18 +37,29 @@ def main() -> None:
     study = table.study_table(runs, cost_table, grid.first_seed)
     tests = table.PairedTests.of(runs)
     curves = table.curves_table(runs)
+    latency = deployment.latency_table(runs)
+    deployed = deployment.deploy_table(study, runs, latency)
     best = table.best_mobilenet(study)
     best_run = next(run for run in runs if run.run.name == best["run"])
     predictions = table.read_predictions(best_run.predictions.path)
     confusion = table.confusion_counts(predictions, data.CLASSES)
 
     with atomic_dir(PLOTS) as plots:
-        tables = {"study": study, "curves": curves, "confusion": predictions}
+        tables = {
+            "study": study,
+            "curves": curves,
+            "confusion": predictions,
+            "deploy": deployed,
+            "deploy_latency": latency,
+        }
         for name, frame in {**tables, **figures.series_tables(study)}.items():
             write_table(plots / f"{name}.csv", frame)
         save_figure(figures.accuracy_vs_macs_figure(study), plots / "accuracy_vs_macs.png")
         save_figure(
             figures.accuracy_vs_multipliers_figure(study), plots / "accuracy_vs_multipliers.png"
+        )
+        save_figure(
+            deployment.accuracy_vs_latency_figure(deployed), plots / "accuracy_vs_latency.png"
         )
         save_figure(figures.curves_figure(curves), plots / "curves.png")
         save_figure(
@@ -55,8 +67,12 @@ def main() -> None:
             plots / "confusion.png",
         )
     write_json(METRICS, table.study_metrics(study))
+    deploy_section = deployment.section(study, runs, latency, tests)
     write_text(
-        REPORT, report.build_report(study, scaling, summary, tests, best, confusion, FIGURES)
+        REPORT,
+        report.build_report(
+            study, scaling, summary, tests, best, confusion, FIGURES, deploy_section
+        ),
     )
 
 

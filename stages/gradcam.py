@@ -7,7 +7,7 @@ from mobilenet_study import data, gradcam
 from mobilenet_study.outputs import save_figure
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.train import RunPaths
+from mobilenet_study.train import RunPaths, load_trained
 
 PLOTS = Path("plots/gradcam")
 
@@ -23,7 +23,7 @@ def main() -> None:
     summary = data.read_summary(data.METRICS_FILE)
     images, labels = data.load_split(data.PREPARED_DIR, "test")
     picks = gradcam.select_images(labels, config.images_per_class, config.seed, len(data.CLASSES))
-    trained = gradcam.load_trained(RunPaths.for_run(args.run).model, len(data.CLASSES))
+    trained = load_trained(RunPaths.for_run(args.run).model, len(data.CLASSES))
 
     layer = gradcam.last_block_with_side(trained.model, trained.input_size, config.min_side)
     explanation = gradcam.explain(trained, images[picks], layer)

@@ -13,7 +13,7 @@ import pytest
 from mobilenet_study.data import CLASSES, DataSummary
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
-from mobilenet_study.study import multipliers, report, table, versus
+from mobilenet_study.study import deployment, multipliers, report, table, versus
 
 TEST_IMAGES = 1000
 ACTUAL = np.array([CLASSES[i % len(CLASSES)] for i in range(TEST_IMAGES)])
@@ -164,6 +164,9 @@ def test_seeds_give_mean_and_std_and_the_first_seed_is_paired(
     assert len(table.first_seed_runs(study)) == 3
     assert "0.75" not in report.runs_table(table.study_table(runs, cost_rows(runs), 0))
     assert "75.0% ± 7.1 (2)" in report.runs_table(study)
+    method = report.method_text(study)
+    assert "Each point was trained with 2 seeds (0, 1)" in method
+    assert "the paired tests compare the runs of seed 0" in method
 
 
 def test_gpu_latency_goes_to_its_own_column(runs: list[table.RunInputs]) -> None:
@@ -356,3 +359,94 @@ def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
         table.read_runs([sweep], tmp_path)
     with pytest.raises(StudyError, match=r"dvc repro train_reference@mobilenet_v2-1\.0-1\.0-3"):
         table.read_runs([reference], tmp_path)
+
+
+# --- deployment (ONNX Runtime) ---------------------------------------------------------------
+
+
+def deployed_summary(run_name: str, fp32_acc: float, int8_acc: float, ms: float) -> dict:
+    """A deploy stage summary: ONNX Runtime ``ms`` per image at batch 1 (fp32), int8 at 0.6 of
+    it, PyTorch eager at 3 times, batch 32 at a fifth of batch 1's per-image time."""
+    latency = []
+    for threads in (1, 2):
+        for batch, scale in ((1, 1.0), (32, 0.2)):
+            for engine, precision, factor in (
+                ("onnxruntime", "fp32", 1.0),
+                ("onnxruntime", "int8", 0.6),
+                ("torch", "fp32", 3.0),
+            ):
+                latency.append(
+                    {
+                        "engine": engine,
+                        "precision": precision,
+                        "threads": threads,
+                        "batch_size": batch,
+                        "ms_per_image_median": ms * scale * factor / threads,
+                        "ms_per_image_iqr": 0.01,
+                    }
+                )
+    return {
+        "run": run_name,
+        "tolerance": 1e-3,
+        "max_logit_difference": 2e-6,
+        "test_images": TEST_IMAGES,
+        "accuracy": {"torch": fp32_acc, "fp32": fp32_acc, "int8": int8_acc},
+        "calibration_images": 256,
+        "versions": {"torch": "2.14.1", "onnx": "1.23.2", "onnxruntime": "1.32.0"},
+        "all_threads": 2,
+        "latency": latency,
+    }
+
+
+def with_deployment(inputs: table.RunInputs, int8: np.ndarray, ms: float) -> table.RunInputs:
+    fp32 = inputs.predictions.correct
+    summary = deployed_summary(inputs.run.name, fp32.mean(), int8.mean(), ms)
+    return table.RunInputs(
+        inputs.run, inputs.metrics, inputs.curves, inputs.predictions, summary, predictions(int8)
+    )
+
+
+def test_deployment_section_tests_int8_and_measures_the_ratios(
+    runs: list[table.RunInputs],
+) -> None:
+    # α 1: int8 loses 40 images fp32 gets right (real); α 0.5: 6 lost, 4 gained (noise).
+    full, half, base = runs
+    deployed = [
+        with_deployment(full, changed(full.predictions.correct, 40, 0, seed=8), 2.0),
+        with_deployment(half, changed(half.predictions.correct, 6, 4, seed=9), 1.0),
+        with_deployment(base, base.predictions.correct, 8.0),
+    ]
+    study = table.study_table(deployed, cost_rows(deployed), first_seed=0)
+    tests = table.PairedTests.of(deployed)
+    latency = deployment.latency_table(deployed)
+    assert len(latency) == 3 * 12
+    summary, rows, notes = deployment.section(study, deployed, latency, tests)
+    header, _, *lines = rows.splitlines()
+    assert "ORT/torch" in header and "int8 − fp32, points [95% CI]" in header
+    full_row, half_row, _ = lines
+    assert "| 2.000 | 1.200 | 0.33× | 0.60× |" in full_row
+    assert "| int8 costs accuracy |" in full_row and "| −4.0 [" in full_row
+    assert "| within noise |" in half_row and not CLAIMS.search(half_row)
+    assert "ONNX Runtime fp32 takes 0.33× PyTorch eager's time and int8 0.60× fp32's" in summary
+    assert "int8 costs accuracy at 1 of 3 runs" in summary
+    assert "within noise at 2" in summary
+    # α 1 → 0.5: MACs 3.6× (α² 4×), latency 2× (2 → 1 ms); batch 32 is 0.2 ms per image, so
+    # 80% of batch 1's time is a fixed cost per call.
+    assert (
+        "mobilenet_v1 at ρ 1: α 1 → 0.5 cuts MACs 3.6× (α² predicts 4.0×) but ONNX Runtime fp32 "
+        "latency only 2.0× (2.000 → 1.000 ms at batch 1)" in notes
+    )
+    assert "80% of its batch-1 time is a fixed cost per call" in notes
+    table_rows = deployment.deploy_table(study, deployed, latency)
+    assert set(table_rows["series"]) == {
+        "mobilenet_v1 fp32",
+        "mobilenet_v1 int8",
+        "baseline fp32",
+        "baseline int8",
+    }
+    int8 = table_rows[(table_rows["run"] == "mobilenet_v1-1.0-1.0-0")].set_index("precision")
+    assert int8.loc["int8", "latency_ms"] == pytest.approx(1.2)
+    assert int8.loc["int8", "test_accuracy"] == pytest.approx(0.76)
+    assert (
+        int8.loc["int8", "test_accuracy_ci_low"] < 0.76 < int8.loc["int8", "test_accuracy_ci_high"]
+    )

@@ -15,7 +15,7 @@ from mobilenet_study import gradcam as gc
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import MODEL_NAMES, build
 from mobilenet_study.params import ParamError, StudyError, load_params
-from mobilenet_study.train import Preprocess, save_model
+from mobilenet_study.train import Preprocess, load_trained, save_model
 
 from .conftest import REPO_ROOT, PipelineRepo
 from .test_train_stage import TINY_GRID, write_image_folder
@@ -315,12 +315,12 @@ def test_load_trained_round_trip(tmp_path: Path) -> None:
     point = Run(GridPoint("baseline", 0.25, 0.5), seed=0)
     preprocess = Preprocess.create((0.5, 0.4, 0.3), (0.2, 0.2, 0.25), 16, torch.device("cpu"))
     save_model(tmp_path / "model.pt", model, point, preprocess)
-    trained = gc.load_trained(tmp_path / "model.pt")
+    trained = load_trained(tmp_path / "model.pt")
     assert (trained.name, trained.width, trained.input_size) == ("baseline", 0.25, 16)
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(trained.model(x), model(x))
     with pytest.raises(StudyError, match="does not exist"):
-        gc.load_trained(tmp_path / "missing.pt")
+        load_trained(tmp_path / "missing.pt")
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     explanation = gc.explain(trained, images, "features.5")
     assert explanation.inputs.shape == (3, 16, 16, 3) and explanation.maps.shape == (3, 16, 16)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mobilenet_study.data import CLASSES
 
-from .conftest import PipelineRepo
+from .conftest import PipelineRepo, make_pipeline_repo
 
 # A few hundred images, one epoch, the smallest models: seconds per run on a CPU.
 TINY_GRID = {
@@ -30,6 +30,11 @@ TINY_GRID = {
     "train.test_subset": 100,
     "train.eval_batch_size": 100,
     "train.warmup_epochs": 0,
+    # Deployment timed briefly: the tests check the outputs, not the numbers.
+    "deploy.calibration_images": 20,
+    "deploy.batch_sizes": [1, 4],
+    "deploy.warmup": 0,
+    "deploy.repeats": 3,
 }
 
 
@@ -52,6 +57,18 @@ def tiny_repo(pipeline_repo: PipelineRepo, tmp_path: Path) -> PipelineRepo:
     pipeline_repo.set_params({**TINY_GRID, "data.source": str(folder)})
     pipeline_repo.commit("tiny configuration")
     return pipeline_repo
+
+
+@pytest.fixture(scope="module")
+def prepared_repo(tmp_path_factory: pytest.TempPathFactory) -> PipelineRepo:
+    """The tiny configuration with its data prepared, once for the module's bad-input cases."""
+    root = tmp_path_factory.mktemp("prepared")
+    folder = write_image_folder(root / "mirror", {"train": 30, "test": 12})
+    repo = make_pipeline_repo(root / "repo")
+    repo.set_params({**TINY_GRID, "data.source": str(folder)})
+    repo.commit("tiny configuration")
+    repo.dvc("repro", "download")
+    return repo
 
 
 @pytest.mark.slow
@@ -89,6 +106,13 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
     seeds = [json.loads((metrics / f"mobilenet_v1-0.25-0.5-{s}.json").read_text()) for s in (0, 1)]
     assert [m["seed"] for m in seeds] == [0, 1]
     assert seeds[0]["train_loss"] != seeds[1]["train_loss"]
+    # ... on the same test images, in the same order: their predictions pair image by image.
+    predictions = tiny_repo.path / "plots/predictions"
+    actual = [
+        [line.split(",")[0] for line in (predictions / f"mobilenet_v1-0.25-0.5-{s}.csv").open()]
+        for s in (0, 1)
+    ]
+    assert actual[0] == actual[1] and len(actual[0]) == 1 + 100
 
 
 @pytest.mark.slow
@@ -109,17 +133,20 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
     ],
 )
 def test_bad_input_fails_before_training(
-    tiny_repo: PipelineRepo, updates: dict, message: str
+    prepared_repo: PipelineRepo, updates: dict, message: str
 ) -> None:
-    tiny_repo.dvc("repro", "download")
-    tiny_repo.set_params(updates)
-    result = tiny_repo.run(
-        "python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", "0", check=False
-    )
+    committed = (prepared_repo.path / "params.yaml").read_text()
+    prepared_repo.set_params(updates)
+    try:
+        result = prepared_repo.run(
+            "python", "stages/train.py", "mobilenet_v1", "0.25", "0.5", "0", check=False
+        )
+    finally:
+        (prepared_repo.path / "params.yaml").write_text(committed)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not (tiny_repo.path / "metrics/train").exists()
-    assert not (tiny_repo.path / "models").exists()
+    assert not (prepared_repo.path / "metrics/train").exists()
+    assert not (prepared_repo.path / "models").exists()
 
 
 @pytest.mark.slow
@@ -129,3 +156,15 @@ def test_missing_prepared_data_names_the_stage(tiny_repo: PipelineRepo) -> None:
     )
     assert result.returncode == 2
     assert "dvc repro download" in result.stderr
+
+
+@pytest.mark.slow
+def test_deploying_an_untrained_run_names_it(tiny_repo: PipelineRepo) -> None:
+    tiny_repo.dvc("repro", "download", "train@baseline-0.25-0.5-0")
+    result = tiny_repo.run("python", "stages/deploy.py", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        "mobilenet_v1-0.25-0.5-0 is not trained: run `dvc repro train@mobilenet_v1-0.25-0.5-0`"
+        in result.stderr
+    )
+    assert not (tiny_repo.path / "deployed").exists()

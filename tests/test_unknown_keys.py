@@ -13,6 +13,7 @@ import yaml
 
 from mobilenet_study.cost import CostSettings
 from mobilenet_study.data import DataParams
+from mobilenet_study.deploy import DeployParams
 from mobilenet_study.gradcam import GradCamParams
 from mobilenet_study.grid import Grid
 from mobilenet_study.params import SECTIONS, UnknownKeyError, load_params
@@ -29,6 +30,7 @@ READERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "grid": Grid.from_params,
     "cost": CostSettings.from_params,
     "train": TrainParams.from_params,
+    "deploy": DeployParams.from_params,
     "gradcam": GradCamParams.from_params,
 }
 
@@ -55,6 +57,7 @@ def test_every_section_has_a_reader_and_the_committed_params_pass(params: dict) 
         ("grid.reference.model", "grid.reference.models"),
         ("cost.repeat", "cost.repeats"),
         ("train.epoch", "train.epochs"),
+        ("deploy.tolerence", "deploy.tolerance"),
         ("gradcam.run", "gradcam.runs"),
     ],
 )

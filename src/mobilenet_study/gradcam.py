@@ -5,8 +5,9 @@ weight of map k is α_k^c = (1/hw) Σ_ij ∂y_c/∂A^k_ij, and the map is ReLU(�
 upsampled bilinearly to the input size and divided by its maximum (per image; an all-zero
 map stays zero). :func:`grad_cam` is the public entry point.
 
-Below it: what the `gradcam` stage needs to render a trained run — its params, the seeded
-choice of test images, loading ``models/<run>/model.pt``, and the figure.
+Below it: what the `gradcam` stage needs to render a trained run (loaded by
+:func:`mobilenet_study.train.load_trained`): its params, the seeded choice of test images, and
+the figure.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from torch import nn
 
 from mobilenet_study import params as p
 from mobilenet_study.params import StudyError
+from mobilenet_study.train import TrainedModel
 
 # --------------------------------------------------------------------------------------------
 # Grad-CAM itself
@@ -296,48 +297,6 @@ def select_images(labels: np.ndarray, per_class: int, seed: int, num_classes: in
             )
         picks.append(np.sort(rng.choice(members, size=per_class, replace=False)))
     return np.concatenate(picks)
-
-
-@dataclass(frozen=True)
-class TrainedModel:
-    """A trained run as ``models/<run>/model.pt`` holds it: the network and how to feed it."""
-
-    model: nn.Module
-    name: str
-    width: float
-    resolution: float
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-def load_trained(path: str | Path, num_classes: int = 10) -> TrainedModel:
-    """Rebuild a model saved by the training stage (on the CPU, in eval mode)."""
-    from mobilenet_study.models import build
-
-    path = Path(path)
-    try:
-        # weights_only: the file holds plain values and tensors only, so nothing is unpickled.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = build(state["model"], state["width"], num_classes=num_classes)
-        model.load_state_dict(state["state_dict"])
-        trained = TrainedModel(
-            model=model.eval(),
-            name=state["model"],
-            width=float(state["width"]),
-            resolution=float(state["resolution"]),
-            input_size=int(state["input_size"]),
-            mean=tuple(float(x) for x in state["mean"]),
-            std=tuple(float(x) for x in state["std"]),
-        )
-    except FileNotFoundError:
-        raise StudyError(f"{path} does not exist: train the run first (`dvc repro`).") from None
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
-        raise StudyError(
-            f"{path} is not a model saved by the training stage ({type(err).__name__}: {err}); "
-            "retrain the run."
-        ) from None
-    return trained
 
 
 def last_block_with_side(model: nn.Module, input_size: int, min_side: int) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 PARAMS_FILE = "params.yaml"
 # The top-level sections of params.yaml; each stage reads some of them (dvc.yaml lists which).
-SECTIONS = ("data", "residual", "conv_grad", "grid", "cost", "train", "gradcam")
+SECTIONS = ("data", "residual", "conv_grad", "grid", "cost", "train", "deploy", "gradcam")
 
 
 class StudyError(Exception):

@@ -56,6 +56,8 @@ QUICK_OVERRIDES: dict[str, Any] = {
     "gradcam.runs": ["baseline-0.5-0.75-0", "mobilenet_v1-0.5-0.75-0", "mobilenet_v1-0.25-0.5-0"],
     "cost.warmup": 2,
     "cost.repeats": 10,
+    "deploy.warmup": 2,
+    "deploy.repeats": 10,
 }
 
 

@@ -554,6 +554,16 @@ class RunPaths:
         )
 
 
+def load_subset(prepared_dir: str | Path, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared split's images and labels, cut to the class-balanced subset of ``size`` (0 =
+    all) that every run uses: the same images in the same order for every run and seed."""
+    from mobilenet_study import data
+
+    images, labels = data.load_split(prepared_dir, split)
+    keep = stratified_subset(labels, size, SUBSET_SEED)
+    return images[keep], labels[keep]
+
+
 @dataclass
 class LoadedData:
     train: DeviceDataset
@@ -574,9 +584,8 @@ def load_dataset(
     stats = data.read_stats(prepared_dir)
     splits = {}
     for split, size in (("train", config.train_subset), ("test", config.test_subset)):
-        images, labels = data.load_split(prepared_dir, split)
-        keep = stratified_subset(labels, size, SUBSET_SEED)
-        splits[split] = DeviceDataset.from_arrays(images[keep], labels[keep], device)
+        images, labels = load_subset(prepared_dir, split, size)
+        splits[split] = DeviceDataset.from_arrays(images, labels, device)
     preprocess = Preprocess.create(stats.mean, stats.std, run.input_size, device)
     return LoadedData(splits["train"], splits["test"], preprocess, stats.content_hash)
 
@@ -614,7 +623,10 @@ class CurveLogger:
 
 
 def write_predictions(
-    path: str | Path, labels: torch.Tensor, predicted: torch.Tensor, classes: tuple[str, ...]
+    path: str | Path,
+    labels: torch.Tensor | np.ndarray,
+    predicted: torch.Tensor | np.ndarray,
+    classes: tuple[str, ...],
 ) -> None:
     """Test-set predictions as ``actual,predicted`` class names (DVC's confusion template)."""
     rows = ["actual,predicted"]
@@ -640,3 +652,45 @@ def save_model(path: str | Path, model: nn.Module, run: Run, preprocess: Preproc
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained run as ``models/<run>/model.pt`` holds it: the network and how to feed it."""
+
+    model: nn.Module
+    name: str
+    width: float
+    resolution: float
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def load_trained(path: str | Path, num_classes: int = 10) -> TrainedModel:
+    """Rebuild a model saved by the training stage (on the CPU, in eval mode)."""
+    from mobilenet_study.models import build
+
+    path = Path(path)
+    try:
+        # weights_only: the file holds plain values and tensors only, so nothing is unpickled.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = build(state["model"], state["width"], num_classes=num_classes)
+        model.load_state_dict(state["state_dict"])
+        trained = TrainedModel(
+            model=model.eval(),
+            name=state["model"],
+            width=float(state["width"]),
+            resolution=float(state["resolution"]),
+            input_size=int(state["input_size"]),
+            mean=tuple(float(x) for x in state["mean"]),
+            std=tuple(float(x) for x in state["std"]),
+        )
+    except FileNotFoundError:
+        raise StudyError(f"{path} does not exist: train the run first (`dvc repro`).") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
+        raise StudyError(
+            f"{path} is not a model saved by the training stage ({type(err).__name__}: {err}); "
+            "retrain the run."
+        ) from None
+    return trained

@@ -30,6 +30,7 @@ from mobilenet_study.study.text import (
 )
 
 REPORT_TO_ROOT = ".."  # reports/study.md links figures relative to itself
+DEPLOYMENT_TITLE = "## Where MobileNets run: ONNX Runtime, fp32 and int8"
 
 
 def data_source_text(summary: DataSummary) -> str:
@@ -170,10 +171,12 @@ def build_report(
     confusion_run: pd.Series,
     confusion: pd.DataFrame,
     figures: Sequence[tuple[str, str]],
+    deployment: Sequence[str] = (),
 ) -> str:
     """The whole report. ``scaling`` is the cost stage's scaling table (params and MACs against
     α at ρ = 1 and against ρ at α = 1); ``figures`` are (path from the repository root,
-    caption) pairs."""
+    caption) pairs; ``deployment`` is the ONNX Runtime section's blocks
+    (:func:`mobilenet_study.study.deployment.section`), left out when empty."""
     devices = ", ".join(sorted(table["device"].unique()))
     epochs = ", ".join(str(e) for e in sorted(table["epochs"].unique()))
     train_images = ", ".join(f"{n:,}" for n in sorted(table["train_images"].unique()))
@@ -209,6 +212,7 @@ def build_report(
         *(["## MobileNet V2 against V1", bullets(v2)] if v2 else []),
         "## Measured scaling against α² and ρ²",
         bullets(multipliers.scaling_sentences(scaling)),
+        *([DEPLOYMENT_TITLE, *deployment] if deployment else []),
         "## Accuracy against compute and latency",
         bullets([pareto_sentence(table), latency_sentence(table)]),
         "## Confusion matrix",

@@ -90,12 +90,14 @@ class Predictions:
 
 @dataclass(frozen=True)
 class RunInputs:
-    """One trained run, as its stage wrote it."""
+    """One trained run, as its training and deployment stages wrote it."""
 
     run: Run
     metrics: dict[str, Any]
     curves: pd.DataFrame  # epoch, test_accuracy, test_loss, train_loss
     predictions: Predictions
+    deployed: dict[str, Any] | None = None  # metrics/deploy/<run>.json
+    int8: Predictions | None = None  # ONNX Runtime int8, the same test images
 
 
 def _missing(path: Path, stage: str) -> StudyError:
@@ -139,7 +141,28 @@ def read_run(run: Run, root: str | Path = ".") -> RunInputs:
     if not paths.predictions.exists():
         raise _missing(paths.predictions, stage)
     predictions = Predictions.read(paths.predictions)
-    return RunInputs(run, metrics, read_curves(paths.curves, stage), predictions)
+    deployed, int8 = read_deployment(run, root)
+    return RunInputs(run, metrics, read_curves(paths.curves, stage), predictions, deployed, int8)
+
+
+def read_deployment(run: Run, root: str | Path = ".") -> tuple[dict[str, Any], Predictions]:
+    """The deploy stage's summary and int8 predictions for ``run``; missing names its stage."""
+    from mobilenet_study.deploy import DEPLOYED_DIR, paths_for
+
+    paths = paths_for(run.name, Path(root) / DEPLOYED_DIR)
+    for path in (paths["summary"], paths["predictions"]):
+        if not path.exists():
+            raise StudyError(
+                f"{path} does not exist: the run is trained but not deployed; run "
+                "`dvc repro deploy`"
+            )
+    try:
+        summary = json.loads(paths["summary"].read_text())
+    except json.JSONDecodeError as err:
+        raise StudyError(
+            f"{paths['summary']} is not valid JSON ({err}): rerun `dvc repro deploy`"
+        ) from None
+    return summary, Predictions.read(paths["predictions"])
 
 
 def read_runs(runs: Sequence[Run], root: str | Path = ".") -> list[RunInputs]:
@@ -156,7 +179,10 @@ class PairedTests:
 
     @classmethod
     def of(cls, runs: Sequence[RunInputs]) -> PairedTests:
-        return cls({r.run.name: r.predictions for r in runs})
+        """Every run's predictions by its name, and its int8 deployment's by ``<run>.int8``."""
+        predictions = {r.run.name: r.predictions for r in runs}
+        predictions |= {f"{r.run.name}.int8": r.int8 for r in runs if r.int8 is not None}
+        return cls(predictions)
 
     def compare(self, run_a: str, run_b: str) -> stats.PairedComparison:
         """Run B against run A: B's accuracy minus A's, with its interval and p-value."""

@@ -1,0 +1,389 @@
+"""Where MobileNets run: a trained run exported to ONNX, run by ONNX Runtime in fp32 and in
+statically quantised int8, checked against PyTorch, timed on the CPU, and scored on the test set.
+
+- Export: ``torch.onnx.export(..., dynamo=True)`` (the TorchScript exporter on torch < 2.5),
+  one input ``images`` (N, 3, S, S), already normalised, with a dynamic batch dimension; one
+  output ``logits``.
+- Check: ONNX Runtime's fp32 logits must match PyTorch's on the test images within
+  ``deploy.tolerance`` (largest difference, relative to the largest |logit|, at least 1).
+- int8: ``quant_pre_process`` (shape inference and graph clean-up), then ``quantize_static``
+  in the QDQ format with per-channel int8 weights and uint8 activations, calibrated (min-max)
+  on a seeded, class-balanced sample of training images.
+- Latency: milliseconds per image, the median and IQR of ``repeats`` timed calls after
+  ``warmup``, at each batch size, with one thread and with every core, for ONNX Runtime fp32 and
+  int8 and, side by side in the same process, PyTorch eager fp32.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mobilenet_study import params as p
+from mobilenet_study.cost import summarize_times
+from mobilenet_study.params import StudyError
+from mobilenet_study.train import Preprocess, TrainedModel
+
+INPUT, OUTPUT = "images", "logits"
+PRECISIONS = ("fp32", "int8")
+ENGINES = ("onnxruntime", "torch")
+MAX_BATCH = 4096
+
+
+class DeployError(StudyError):
+    """A run that cannot be exported, quantised or matched: the message names the run."""
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    """params.yaml ``deploy:``."""
+
+    tolerance: float
+    calibration_images: int
+    seed: int
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    repeats: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DeployParams:
+        s = "deploy"
+        p.known_keys(params, s, [field.name for field in fields(cls)])
+        sizes = p.items(params, f"{s}.batch_sizes")
+        for i, size in enumerate(sizes):
+            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+                raise p.ParamError(f"{s}.batch_sizes[{i}]", size, f"allowed: 1 to {MAX_BATCH}")
+        if len(set(sizes)) != len(sizes):
+            raise p.ParamError(f"{s}.batch_sizes", sizes, "expected distinct values")
+        return cls(
+            tolerance=p.number(params, f"{s}.tolerance", low=0.0, low_inclusive=False),
+            calibration_images=p.integer(params, f"{s}.calibration_images", low=10),
+            seed=p.integer(params, f"{s}.seed", low=0),
+            batch_sizes=tuple(sizes),
+            warmup=p.integer(params, f"{s}.warmup", low=0),
+            repeats=p.integer(params, f"{s}.repeats", low=3),
+        )
+
+
+def onnx_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+# --- export and check ------------------------------------------------------------------------
+
+
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def export_onnx(model: nn.Module, input_size: int, path: Path, run: str) -> None:
+    """Write ``model`` (eval mode, CPU) as ONNX with a dynamic batch dimension."""
+    model = model.eval().cpu()
+    example = torch.zeros(2, 3, input_size, input_size)
+    try:
+        if _torch_version() >= (2, 5):
+            batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+            # No onnxscript optimisation pass: ONNX Runtime optimises the graph when it loads it,
+            # and the pass costs seconds per model.
+            options: dict[str, Any] = {"optimize": False, "verbose": False}
+            if "external_data" in inspect.signature(torch.onnx.export).parameters:
+                # One self-contained file (the weights inside): the quantiser copies the model
+                # elsewhere, where a separate weights file would not follow it.
+                options["external_data"] = False
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_shapes=({0: batch},),
+                **options,
+            )
+        else:  # torch 2.4: the TorchScript exporter
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                opset_version=17,
+            )
+    except Exception as err:  # the exporter raises many kinds; all mean the same to the user
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        raise DeployError(
+            f"{run}: torch.onnx.export failed ({type(err).__name__}: {reason}); nothing was "
+            "written for this run"
+        ) from err
+    if not path.is_file():
+        raise DeployError(f"{run}: torch.onnx.export wrote no file at {path}")
+
+
+def session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads, all graph optimisations."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def batches(inputs: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(inputs), size):
+        yield inputs[start : start + size]
+
+
+def ort_logits(onnx_session: Any, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.concatenate(
+        [onnx_session.run([OUTPUT], {INPUT: batch})[0] for batch in batches(inputs, batch_size)]
+    )
+
+
+def torch_logits(model: nn.Module, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    model = model.eval()
+    with torch.inference_mode():
+        return np.concatenate(
+            [model(torch.from_numpy(batch)).numpy() for batch in batches(inputs, batch_size)]
+        )
+
+
+def preprocess(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
+    """uint8 NHWC images -> the model's normalised float32 NCHW input (the training pipeline's
+    preprocessing, without augmentation), contiguous for ONNX Runtime."""
+    prep = Preprocess.create(trained.mean, trained.std, trained.input_size, torch.device("cpu"))
+    out = []
+    for batch in batches(images, 1000):
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+        out.append(prep(tensor).contiguous().numpy())
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def check_match(reference: np.ndarray, candidate: np.ndarray, tolerance: float, run: str) -> float:
+    """The largest logit difference, relative to the logits' scale (the largest |logit|, at
+    least 1: float32 rounding grows with the values); a DeployError above ``tolerance``."""
+    scale = max(1.0, float(np.max(np.abs(reference))))
+    difference = float(np.max(np.abs(reference.astype(np.float64) - candidate))) / scale
+    if not np.isfinite(difference) or difference > tolerance:
+        raise DeployError(
+            f"{run}: ONNX Runtime's logits differ from PyTorch's by up to {difference:.3g} of "
+            f"their scale ({scale:.3g}) on the test images, more than deploy.tolerance = "
+            f"{tolerance:g}: the export is not the trained model; nothing was written for this "
+            "run"
+        )
+    return difference
+
+
+# --- int8 ----------------------------------------------------------------------------------
+
+
+def quantize_int8(fp32: Path, int8: Path, calibration: np.ndarray, run: str) -> None:
+    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations), ranges from
+    ``calibration`` (preprocessed images) by min-max."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feed = iter(batches(calibration, 32))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.feed, None)
+            return None if batch is None else {INPUT: batch}
+
+    prepared = int8.with_name(int8.stem + ".pre.onnx")
+    try:
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(int8),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    except Exception as err:
+        raise DeployError(
+            f"{run}: int8 quantisation failed ({type(err).__name__}: {err}); nothing was "
+            "written for this run"
+        ) from err
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+# --- latency -------------------------------------------------------------------------------
+
+
+def all_threads() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def time_calls(call: Any, warmup: int, repeats: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _eager(model: nn.Module, x: torch.Tensor) -> None:
+    with torch.inference_mode():
+        model(x)
+
+
+def latency_rows(
+    models: Mapping[str, Path],
+    torch_model: nn.Module,
+    input_size: int,
+    config: DeployParams,
+) -> list[dict[str, Any]]:
+    """ms per image (median, IQR) for every engine, precision, thread count and batch size,
+    measured one after another on the same random input."""
+    rows = []
+    generator = np.random.default_rng(config.seed)
+    old_threads = torch.get_num_threads()
+    torch_model = torch_model.eval()
+    try:
+        for threads in sorted({1, all_threads()}):
+            torch.set_num_threads(threads)
+            sessions = {precision: session(path, threads) for precision, path in models.items()}
+            for batch in config.batch_sizes:
+                x = generator.standard_normal((batch, 3, input_size, input_size), np.float32)
+                calls: dict[tuple[str, str], Any] = {
+                    ("onnxruntime", precision): partial(s.run, [OUTPUT], {INPUT: x})
+                    for precision, s in sessions.items()
+                }
+                calls["torch", "fp32"] = partial(_eager, torch_model, torch.from_numpy(x))
+                for (engine, precision), call in calls.items():
+                    latency = summarize_times(
+                        time_calls(call, config.warmup, config.repeats), batch
+                    )
+                    rows.append(
+                        {
+                            "engine": engine,
+                            "precision": precision,
+                            "threads": threads,
+                            "batch_size": batch,
+                            "ms_per_image_median": latency.median_ms_per_image,
+                            "ms_per_image_iqr": latency.iqr_ms_per_image,
+                        }
+                    )
+    finally:
+        torch.set_num_threads(old_threads)
+    return rows
+
+
+# --- one run, end to end ---------------------------------------------------------------------
+
+
+@dataclass
+class DeployResult:
+    """What the stage writes for a run, besides the two ONNX files."""
+
+    run: str
+    max_logit_difference: float  # relative to the largest |logit| (at least 1)
+    test_images: int
+    accuracy: dict[str, float]  # "torch", "fp32" (ORT), "int8" (ORT)
+    int8_predictions: np.ndarray
+    latency: list[dict[str, Any]]
+
+    def summary(self, config: DeployParams) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "tolerance": config.tolerance,
+            "max_logit_difference": self.max_logit_difference,
+            "test_images": self.test_images,
+            "accuracy": self.accuracy,
+            "calibration_images": config.calibration_images,
+            "versions": {"torch": torch.__version__, **onnx_versions()},
+            "all_threads": all_threads(),
+            "latency": self.latency,
+        }
+
+
+def deploy_run(
+    run: str,
+    trained: TrainedModel,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    calibration_images: np.ndarray,
+    config: DeployParams,
+    fp32_path: Path,
+    int8_path: Path,
+) -> DeployResult:
+    """Export, check, quantise, time and score one trained run; the ONNX files go to the given
+    paths (temporary ones: the caller publishes them once everything has passed)."""
+    export_onnx(trained.model, trained.input_size, fp32_path, run)
+    inputs = preprocess(trained, test_images)
+    reference = torch_logits(trained.model, inputs)
+    fp32 = ort_logits(session(fp32_path, all_threads()), inputs)
+    difference = check_match(reference, fp32, config.tolerance, run)
+    quantize_int8(fp32_path, int8_path, preprocess(trained, calibration_images), run)
+    int8 = ort_logits(session(int8_path, all_threads()), inputs)
+    accuracy = {
+        name: float((logits.argmax(1) == test_labels).mean())
+        for name, logits in (("torch", reference), ("fp32", fp32), ("int8", int8))
+    }
+    latency = latency_rows(
+        {"fp32": fp32_path, "int8": int8_path}, trained.model, trained.input_size, config
+    )
+    return DeployResult(run, difference, len(test_labels), accuracy, int8.argmax(1), latency)
+
+
+DEPLOYED_DIR = Path("deployed")  # the deploy stage's one output (dvc.yaml), DVC-cached
+
+
+def paths_for(run: str, root: str | Path = DEPLOYED_DIR) -> dict[str, Path]:
+    """Where a run's deployment outputs go, under the deploy stage's folder."""
+    folder = Path(root) / run
+    return {
+        "fp32": folder / "model.onnx",
+        "int8": folder / "model.int8.onnx",
+        "summary": folder / "deploy.json",
+        "predictions": folder / "int8_predictions.csv",
+    }
+
+
+def select_for_calibration(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Indices of a class-balanced, seeded sample of ``count`` training images."""
+    from mobilenet_study.train import stratified_subset
+
+    return stratified_subset(labels, count, seed)
+
+
+def rows_for(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten the stage's summaries into table rows, one per run and latency setting."""
+    return [{"run": r["run"], **row} for r in results for row in r["latency"]]
