@@ -100,6 +100,8 @@ def test_export_matches_pytorch_and_int8_is_quantised(
     fp32_ops = {node.op_type for node in fp32.graph.node}
     int8_ops = {node.op_type for node in int8.graph.node}
     assert "Conv" in fp32_ops and "QuantizeLinear" not in fp32_ops
+    # BatchNorm folded into the convs: nothing left for the int8 graph to run in float.
+    assert "BatchNormalization" not in fp32_ops | int8_ops
     assert {"QuantizeLinear", "DequantizeLinear"} <= int8_ops
     # Per-channel weights: the conv weights' scales are vectors, one per output channel.
     initializers = {init.name: init for init in int8.graph.initializer}
@@ -171,11 +173,23 @@ def test_check_match_by_hand() -> None:
         deploy.check_match(reference, reference * np.nan, 1e-3, "r")
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v1", "baseline", "mobilenet_v2"])
+def test_folding_batchnorm_keeps_the_outputs(name: str) -> None:
+    model = trained(build(name, 0.25)).model
+    folded = deploy.fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is kept
+    x = torch.randn(4, 3, 16, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
+
+
 def test_mobilenet_v2_exports_and_matches(tmp_path: Path) -> None:
     """V2's inverted residuals (additions, ReLU6, linear bottlenecks) through the exporter."""
     model = trained(build("mobilenet_v2", 0.25))
     test, _ = images(16, seed=3)
-    deploy.export_onnx(model.model, 16, tmp_path / "v2.onnx", "mobilenet_v2-0.25-0.5-0")
+    folded = deploy.fold_batchnorm(model.model)
+    deploy.export_onnx(folded, 16, tmp_path / "v2.onnx", "mobilenet_v2-0.25-0.5-0")
     inputs = deploy.preprocess(model, test)
     ort = deploy.ort_logits(deploy.session(tmp_path / "v2.onnx", 1), inputs)
     reference = deploy.torch_logits(model.model, inputs)
