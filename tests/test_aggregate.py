@@ -431,12 +431,12 @@ def test_deployment_section_tests_int8_and_measures_the_ratios(
     assert "int8 costs accuracy at 1 of 3 runs" in summary
     assert "within noise at 2" in summary
     # α 1 → 0.5: MACs 3.6× (α² 4×), latency 2× (2 → 1 ms); batch 32 is 0.2 ms per image, so
-    # 80% of batch 1's time is a fixed cost per call.
+    # batching saves 80% of batch 1's time.
     assert (
         "mobilenet_v1 at ρ 1: α 1 → 0.5 cuts MACs 3.6× (α² predicts 4.0×) but ONNX Runtime fp32 "
         "latency only 2.0× (2.000 → 1.000 ms at batch 1)" in notes
     )
-    assert "80% of its batch-1 time is a fixed cost per call" in notes
+    assert "batching saves 80% of its batch-1 time" in notes
     table_rows = deployment.deploy_table(study, deployed, latency)
     assert set(table_rows["series"]) == {
         "mobilenet_v1 fp32",
@@ -450,3 +450,37 @@ def test_deployment_section_tests_int8_and_measures_the_ratios(
     assert (
         int8.loc["int8", "test_accuracy_ci_low"] < 0.76 < int8.loc["int8", "test_accuracy_ci_high"]
     )
+
+
+@pytest.mark.parametrize(
+    ("half_ms", "step", "explanation"),
+    [
+        (1.0, "but ONNX Runtime fp32 latency only 2.0×", "Where latency falls less than the MACs"),
+        (0.55, "and ONNX Runtime fp32 latency about as much, 3.6×", None),
+        (
+            0.2,
+            "and ONNX Runtime fp32 latency more, 10.0×",
+            "Where latency falls more than the MACs",
+        ),
+    ],
+)
+def test_latency_scaling_says_which_way_it_departs_from_the_macs(
+    runs: list[table.RunInputs], half_ms: float, step: str, explanation: str | None
+) -> None:
+    full, half, base = runs
+    deployed = [
+        with_deployment(full, full.predictions.correct, 2.0),
+        with_deployment(half, half.predictions.correct, half_ms),
+        with_deployment(base, base.predictions.correct, 8.0),
+    ]
+    study = table.study_table(deployed, cost_rows(deployed), first_seed=0)
+    notes = deployment.scaling_sentences(study, deployment.latency_table(deployed))
+    # α 1 → 0.5 of V1 is the only step (one baseline run): MACs 3.6×, latency 2 ms → half_ms.
+    assert len(notes) == (2 if explanation else 1)
+    assert step in notes[0]
+    if explanation:
+        assert notes[1].startswith(explanation)
+    if half_ms == 0.2:
+        # Its weights' size, as the likely cause, said as untested.
+        assert re.search(r"fp32 weights take \d+\.\d MB against \d+\.\d MB", notes[1])
+        assert "not tested here" in notes[1]
