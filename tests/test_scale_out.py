@@ -5,6 +5,7 @@ trains nothing; and the data's identity is its content, not its path."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def test_shard_commands_train_one_experiment_then_push_the_run_cache(full_grid: 
     params = load_params(REPO_ROOT / "params.yaml")
     run, push = profiles.shard_commands(params, "quick", "/data/mirror", 1, 2)
     assert run[:4] == ["dvc", "exp", "run", "-n"] and run[4].startswith("shard-1-of-2-")
-    assert "data.source=/data/mirror" in run and "train.epochs=4" in run
+    epochs = profiles.QUICK_OVERRIDES["train.epochs"]
+    assert "data.source=/data/mirror" in run and f"train.epochs={epochs}" in run
     stages = [arg for arg in run if "@" in arg]
     assert stages and all(s.startswith(("train@", "train_reference@")) for s in stages)
     assert push == ["dvc", "push", "--run-cache"]
@@ -78,14 +80,31 @@ def test_shard_commands_train_one_experiment_then_push_the_run_cache(full_grid: 
         profiles.shard_commands(params, "quick", None, 10, 10)  # 9 quick runs
 
 
-def test_assemble_and_queue_commands() -> None:
+def test_assemble_and_queue_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     pull, repro = profiles.assemble_commands("full", None)
     assert pull == ["dvc", "pull", "--run-cache", "--allow-missing"]
     assert repro == ["dvc", "repro", "--pull"]
     params = load_params(REPO_ROOT / "params.yaml")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     names, commands = profiles.queue_commands(params, "quick", None, 2)
     assert [c[:4] for c in commands[:2]] == [["dvc", "exp", "run", "--queue"]] * 2
     assert [c[c.index("-n") + 1] for c in commands[:2]] == names
+    # The workers share the cores: each gets its part, at least one.
+    threads = profiles.threads_per_worker(2)
+    assert threads == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert commands[-1] == [
+        "env",
+        f"OMP_NUM_THREADS={threads}",
+        "dvc",
+        "queue",
+        "start",
+        "--jobs",
+        "2",
+    ]
+    assert profiles.threads_per_worker(10_000) == 1
+    # A thread count the user chose is left alone.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    _, commands = profiles.queue_commands(params, "quick", None, 2)
     assert commands[-1] == ["dvc", "queue", "start", "--jobs", "2"]
 
 

@@ -19,6 +19,7 @@ import argparse
 import copy
 import datetime
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -150,7 +151,21 @@ def queue_commands(
          *shard_stages(params, overrides, i, count)]
         for i, name in enumerate(names, start=1)
     ]  # fmt: skip
-    return names, [*queued, ["dvc", "queue", "start", "--jobs", str(count)]]
+    start = ["dvc", "queue", "start", "--jobs", str(count)]
+    if "OMP_NUM_THREADS" not in os.environ:
+        # The workers' stages inherit this: N trainers with every core each would fight over
+        # the cores (a CPU run) rather than share them.
+        start = ["env", f"OMP_NUM_THREADS={threads_per_worker(count)}", *start]
+    return names, [*queued, start]
+
+
+def threads_per_worker(count: int) -> int:
+    """The cores of this machine shared among ``count`` queue workers (at least one each)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // count)
 
 
 def queue_states(names: Sequence[str]) -> dict[str, str]:

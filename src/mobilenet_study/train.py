@@ -89,12 +89,13 @@ class TrainParams:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU with a one-line warning and all cores."""
+    """`auto` picks CUDA when present, else the CPU with a one-line warning and all cores
+    (OMP_NUM_THREADS, when set, says how many: queued shards share the cores)."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise p.ParamError("train.device", "cuda", "CUDA is not available here; use auto or cpu")
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
-    if requested == "auto":
+    if requested == "auto" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(os.cpu_count() or 1)
         print(
             f"warning: no CUDA device; training on the CPU with {torch.get_num_threads()} threads",
