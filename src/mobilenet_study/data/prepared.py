@@ -17,10 +17,10 @@ import hashlib
 import json
 import math
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -40,6 +40,7 @@ from mobilenet_study.data.source import (
 )
 from mobilenet_study.outputs import atomic_dir
 
+T = TypeVar("T")
 # The download stage's outputs, as dvc.yaml names them (paths relative to the repository root).
 PREPARED_DIR = Path("data/prepared")
 SUMMARY_NAME = "summary.json"  # inside PREPARED_DIR
@@ -238,21 +239,32 @@ class PreparedStats:
     content_hash: str
 
 
-def read_stats(prepared_dir: str | Path = PREPARED_DIR) -> PreparedStats:
-    """Read and check data/prepared/summary.json as the download stage wrote it."""
-    path = Path(prepared_dir) / SUMMARY_NAME
-    redo = "rerun `dvc repro download`."
+REDO = "rerun `dvc repro download`."
+
+
+def _read_stage_json(path: Path, parse: Callable[[dict[str, Any]], T]) -> T:
+    """``parse`` applied to a JSON file the download stage wrote; a missing file or one of
+    another shape is a PreparedDataError that says to rerun the stage."""
     try:
-        raw = json.loads(path.read_text())
-        norm = raw["normalization"]
-        mean, std = (tuple(float(x) for x in norm[key]) for key in ("mean", "std"))
-        content_hash = raw["content_sha256"]
+        return parse(json.loads(path.read_text()))
     except FileNotFoundError:
         raise _not_prepared(path) from None
     except (ValueError, KeyError, TypeError) as err:
         raise PreparedDataError(
-            f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
+            f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {REDO}"
         ) from None
+
+
+def read_stats(prepared_dir: str | Path = PREPARED_DIR) -> PreparedStats:
+    """Read and check data/prepared/summary.json as the download stage wrote it."""
+    path = Path(prepared_dir) / SUMMARY_NAME
+
+    def parse(raw: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...], Any]:
+        norm = raw["normalization"]
+        mean, std = (tuple(float(x) for x in norm[key]) for key in ("mean", "std"))
+        return mean, std, raw["content_sha256"]
+
+    mean, std, content_hash = _read_stage_json(path, parse)
     if (
         len(mean) != CHANNELS
         or len(std) != CHANNELS
@@ -261,10 +273,10 @@ def read_stats(prepared_dir: str | Path = PREPARED_DIR) -> PreparedStats:
     ):
         raise PreparedDataError(
             f"{path}: normalization must be 3 finite means and 3 positive stds, found mean "
-            f"{mean}, std {std}: {redo}"
+            f"{mean}, std {std}: {REDO}"
         )
     if not isinstance(content_hash, str):
-        raise PreparedDataError(f"{path}: content_sha256 malformed: {redo}")
+        raise PreparedDataError(f"{path}: content_sha256 malformed: {REDO}")
     return PreparedStats(
         mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]), content_hash=content_hash
     )
@@ -293,19 +305,13 @@ class DataSummary:
 def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
     """Read and check metrics/data.json as the download stage wrote it."""
     path = Path(metrics_path)
-    redo = "rerun `dvc repro download`."
-    try:
-        raw = json.loads(path.read_text())
-        fields = {k: raw[k] for k in ("source", "kind", "image_format")}
-        lossy = raw["lossy"]
-    except FileNotFoundError:
-        raise _not_prepared(path) from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise PreparedDataError(
-            f"{path} is not the download stage's summary ({type(err).__name__}: {err}): {redo}"
-        ) from None
+
+    def parse(raw: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        return {k: raw[k] for k in ("source", "kind", "image_format")}, raw["lossy"]
+
+    fields, lossy = _read_stage_json(path, parse)
     if not all(isinstance(v, str) for v in fields.values()) or not isinstance(lossy, bool):
-        raise PreparedDataError(f"{path}: source, kind or image_format malformed: {redo}")
+        raise PreparedDataError(f"{path}: source, kind or image_format malformed: {REDO}")
     return DataSummary(
         source=fields["source"],
         source_kind=fields["kind"],

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mobilenet_study.outputs import pyplot
 from mobilenet_study.study import stats
+from mobilenet_study.study.figures import finish_accuracy_axes
 from mobilenet_study.study.table import PairedTests, RunInputs, first_seed_runs, pareto_frontier
 from mobilenet_study.study.text import (
     accuracy_cell,
@@ -354,10 +355,9 @@ def accuracy_vs_latency_figure(table: pd.DataFrame) -> Any:
                     xytext=(4, 4),
                     fontsize=7,
                 )
-    ax.set_xscale("log")
-    ax.set_xlabel("ONNX Runtime latency per image (ms, batch 1, one thread)")
-    ax.set_ylabel("test accuracy (%), bars: 95% interval")
-    ax.set_title("Accuracy against deployed latency: fp32 filled, int8 hollow")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    finish_accuracy_axes(
+        ax,
+        "ONNX Runtime latency per image (ms, batch 1, one thread)",
+        "Accuracy against deployed latency: fp32 filled, int8 hollow",
+    )
     return fig

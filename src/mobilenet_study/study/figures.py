@@ -77,13 +77,20 @@ def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
                 color=colour,
                 label=f"{model}, other seeds",
             )
+    finish_accuracy_axes(
+        ax, "MACs (mult-adds) per image, millions, measured", "Accuracy against compute"
+    )
+    return fig
+
+
+def finish_accuracy_axes(ax: Any, xlabel: str, title: str) -> None:
+    """Labels, log x-axis, grid and legend of an accuracy-against-cost figure."""
     ax.set_xscale("log")
-    ax.set_xlabel("MACs (mult-adds) per image, millions, measured")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%), bars: 95% interval")
-    ax.set_title("Accuracy against compute")
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    return fig
 
 
 def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
