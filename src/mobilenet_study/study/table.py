@@ -96,7 +96,7 @@ class RunInputs:
     metrics: dict[str, Any]
     curves: pd.DataFrame  # epoch, test_accuracy, test_loss, train_loss
     predictions: Predictions
-    deployed: dict[str, Any] | None = None  # metrics/deploy/<run>.json
+    deployed: dict[str, Any] | None = None  # deployed/<run>/deploy.json
     int8: Predictions | None = None  # ONNX Runtime int8, the same test images
 
 
