@@ -22,7 +22,8 @@ def main() -> None:
     test_images, test_labels = train.load_subset(data.PREPARED_DIR, "test", recipe.test_subset)
     train_images, train_labels = data.load_split(data.PREPARED_DIR, "train")
     calibration = train_images[
-        deploy.select_for_calibration(train_labels, config.calibration_images, config.seed)
+        # Class-balanced and seeded, as the training subsets are.
+        train.stratified_subset(train_labels, config.calibration_images, config.seed)
     ]
 
     # The folder appears complete, or not at all: a run that fails to export or to match

@@ -14,6 +14,7 @@ from torch import nn
 from mobilenet_study import deploy
 from mobilenet_study.models import build
 from mobilenet_study.params import ParamError, UnknownKeyError
+from mobilenet_study.stage import usable_cpus
 from mobilenet_study.train import TrainedModel
 
 SETTINGS = {
@@ -120,7 +121,7 @@ def test_latency_rows_cover_every_setting(deployed: tuple[deploy.DeployResult, P
     settings = {
         (r["engine"], r["precision"], r["threads"], r["batch_size"]) for r in result.latency
     }
-    threads = sorted({1, deploy.all_threads()})
+    threads = sorted({1, usable_cpus()})
     kinds = (("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("torch", "fp32"))
     assert settings == {
         (engine, precision, t, b) for engine, precision in kinds for t in threads for b in (1, 4)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -39,6 +38,7 @@ from mobilenet_study import params as p
 from mobilenet_study.cost import summarize_times
 from mobilenet_study.models import ConvBNAct
 from mobilenet_study.params import StudyError
+from mobilenet_study.stage import usable_cpus
 from mobilenet_study.train import Preprocess, TrainedModel
 
 INPUT, OUTPUT = "images", "logits"
@@ -66,17 +66,11 @@ class DeployParams:
     def from_params(cls, params: Mapping[str, Any]) -> DeployParams:
         s = "deploy"
         p.known_keys(params, s, [field.name for field in fields(cls)])
-        sizes = p.items(params, f"{s}.batch_sizes")
-        for i, size in enumerate(sizes):
-            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-                raise p.ParamError(f"{s}.batch_sizes[{i}]", size, f"allowed: 1 to {MAX_BATCH}")
-        if len(set(sizes)) != len(sizes):
-            raise p.ParamError(f"{s}.batch_sizes", sizes, "expected distinct values")
         return cls(
             tolerance=p.number(params, f"{s}.tolerance", low=0.0, low_inclusive=False),
             calibration_images=p.integer(params, f"{s}.calibration_images", low=10),
             seed=p.integer(params, f"{s}.seed", low=0),
-            batch_sizes=tuple(sizes),
+            batch_sizes=p.integer_list(params, f"{s}.batch_sizes", low=1, high=MAX_BATCH),
             warmup=p.integer(params, f"{s}.warmup", low=0),
             repeats=p.integer(params, f"{s}.repeats", low=3),
         )
@@ -257,14 +251,6 @@ def quantize_int8(fp32: Path, int8: Path, calibration: np.ndarray, run: str) -> 
 # --- latency -------------------------------------------------------------------------------
 
 
-def all_threads() -> int:
-    """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def time_calls(call: Any, warmup: int, repeats: int) -> list[float]:
     for _ in range(warmup):
         call()
@@ -294,7 +280,7 @@ def latency_rows(
     old_threads = torch.get_num_threads()
     torch_model = torch_model.eval()
     try:
-        for threads in sorted({1, all_threads()}):
+        for threads in sorted({1, usable_cpus()}):
             torch.set_num_threads(threads)
             sessions = {precision: session(path, threads) for precision, path in models.items()}
             for batch in config.batch_sizes:
@@ -346,7 +332,7 @@ class DeployResult:
             "accuracy": self.accuracy,
             "calibration_images": config.calibration_images,
             "versions": {"torch": torch.__version__, **onnx_versions()},
-            "all_threads": all_threads(),
+            "all_threads": usable_cpus(),
             "latency": self.latency,
         }
 
@@ -366,10 +352,10 @@ def deploy_run(
     export_onnx(fold_batchnorm(trained.model), trained.input_size, fp32_path, run)
     inputs = preprocess(trained, test_images)
     reference = torch_logits(trained.model, inputs)
-    fp32 = ort_logits(session(fp32_path, all_threads()), inputs)
+    fp32 = ort_logits(session(fp32_path, usable_cpus()), inputs)
     difference = check_match(reference, fp32, config.tolerance, run)
     quantize_int8(fp32_path, int8_path, preprocess(trained, calibration_images), run)
-    int8 = ort_logits(session(int8_path, all_threads()), inputs)
+    int8 = ort_logits(session(int8_path, usable_cpus()), inputs)
     accuracy = {
         name: float((logits.argmax(1) == test_labels).mean())
         for name, logits in (("torch", reference), ("fp32", fp32), ("int8", int8))
@@ -392,15 +378,3 @@ def paths_for(run: str, root: str | Path = DEPLOYED_DIR) -> dict[str, Path]:
         "summary": folder / "deploy.json",
         "predictions": folder / "int8_predictions.csv",
     }
-
-
-def select_for_calibration(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Indices of a class-balanced, seeded sample of ``count`` training images."""
-    from mobilenet_study.train import stratified_subset
-
-    return stratified_subset(labels, count, seed)
-
-
-def rows_for(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flatten the stage's summaries into table rows, one per run and latency setting."""
-    return [{"run": r["run"], **row} for r in results for row in r["latency"]]

@@ -69,18 +69,6 @@ def _check_model(key: str, model: Any) -> str:
     return model
 
 
-def _check_seed(key: str, seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise p.ParamError(key, seed, f"allowed: a whole number in [0, {MAX_SEED}]")
-    return seed
-
-
-def _distinct(key: str, values: list[Any]) -> list[Any]:
-    if len(set(values)) != len(values):
-        raise p.ParamError(key, values, "expected distinct values")
-    return values
-
-
 @dataclass(frozen=True)
 class GridPoint:
     """One grid point: a model at width multiplier α and resolution multiplier ρ."""
@@ -154,7 +142,7 @@ class Grid:
                     check(f"{key}.{axis}[{i}]", value)
                     for i, value in enumerate(p.items(params, f"{key}.{axis}"))
                 ]
-                axes[axis] = _distinct(f"{key}.{axis}", values)
+                axes[axis] = p.distinct(f"{key}.{axis}", values)
             points += [
                 GridPoint(model, w, r, block)
                 for model in axes["models"]
@@ -167,11 +155,7 @@ class Grid:
             raise p.ParamError(
                 "grid", duplicates, "a point may appear in grid.sweep or grid.reference, not both"
             )
-        seeds = [
-            _check_seed(f"grid.seeds[{i}]", seed)
-            for i, seed in enumerate(p.items(params, "grid.seeds"))
-        ]
-        return cls(tuple(points), tuple(_distinct("grid.seeds", seeds)))
+        return cls(tuple(points), p.integer_list(params, "grid.seeds", low=0, high=MAX_SEED))
 
     @property
     def runs(self) -> tuple[Run, ...]:

@@ -147,7 +147,11 @@ def integer(
     default: Any = _MISSING,
 ) -> int:
     """A whole number in [low, high]."""
-    value = get(params, key, default)
+    return as_integer(key, get(params, key, default), low=low, high=high)
+
+
+def as_integer(key: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """Check that ``value`` (found at ``key``) is a whole number in [low, high]."""
     bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
     if isinstance(value, bool) or not isinstance(value, int):
         raise ParamError(key, value, f"expected a whole number in {bounds}")
@@ -201,9 +205,26 @@ def number_list(
         as_number(f"{key}[{i}]", entry, low=low, high=high, low_inclusive=low_inclusive)
         for i, entry in enumerate(value)
     )
-    if len(set(numbers)) != len(numbers):
-        raise ParamError(key, value, "expected distinct values")
+    distinct(key, value)  # the list as written, in the message
     return numbers
+
+
+def integer_list(
+    params: Mapping[str, Any], key: str, *, low: int | None = None, high: int | None = None
+) -> tuple[int, ...]:
+    """A non-empty list of distinct whole numbers, each checked by :func:`as_integer`."""
+    values = [
+        as_integer(f"{key}[{i}]", entry, low=low, high=high)
+        for i, entry in enumerate(items(params, key))
+    ]
+    return tuple(distinct(key, values))
+
+
+def distinct(key: str, values: list[Any]) -> list[Any]:
+    """``values`` (found at ``key``), refused if any appears twice."""
+    if len(set(values)) != len(values):
+        raise ParamError(key, values, "expected distinct values")
+    return values
 
 
 def matrix(params: Mapping[str, Any], key: str) -> list[list[float]]:

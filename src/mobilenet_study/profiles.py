@@ -32,6 +32,7 @@ from mobilenet_study.data.source import is_url
 from mobilenet_study.grid import Grid
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.shards import parse_shard, shard
+from mobilenet_study.stage import usable_cpus
 
 PROFILES = ("quick", "full")
 
@@ -132,9 +133,9 @@ def shard_commands(
 def assemble_commands(profile: str, data: str | None) -> list[list[str]]:
     """Pull every shard's run-cache, then run the whole pipeline with ``--pull``: each trained
     stage finds its run-cache entry and pulls the outputs it names instead of training; the
-    rest (cost, aggregate, Grad-CAM) run here. (`dvc pull --run-cache` brings the entries; the
-    outputs they name come with the stage that restores them, hence ``--allow-missing``: this
-    workspace's own lock file may name outputs no machine pushed.)"""
+    rest (cost, deploy, aggregate, Grad-CAM) run here. (`dvc pull --run-cache` brings the
+    entries; the outputs they name come with the stage that restores them, hence
+    ``--allow-missing``: this workspace's own lock file may name outputs no machine pushed.)"""
     pull = ["dvc", "pull", "--run-cache", "--allow-missing"]
     return [pull, [*pipeline_command(profile, data), "--pull"]]
 
@@ -160,12 +161,8 @@ def queue_commands(
 
 
 def threads_per_worker(count: int) -> int:
-    """The cores of this machine shared among ``count`` queue workers (at least one each)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // count)
+    """The CPUs this process may use, shared among ``count`` queue workers (at least one each)."""
+    return max(1, usable_cpus() // count)
 
 
 def queue_states(names: Sequence[str]) -> dict[str, str]:

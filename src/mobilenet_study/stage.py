@@ -1,7 +1,9 @@
-"""What every stage entry point shares: user errors become a message and exit code 2."""
+"""What the stages share: user errors become a message and exit code 2, and the number of CPUs
+a stage may use."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -15,3 +17,11 @@ def run_stage(main: Callable[[], None]) -> None:
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use (not all of the machine's, under a CPU limit)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)

@@ -17,6 +17,7 @@ import numpy as np
 
 from mobilenet_study.data.cifar import CHANNELS, CLASSES, IMAGE_SHAPE, IMAGE_SIZE, SPLITS, Split
 from mobilenet_study.data.errors import ImageFolderError
+from mobilenet_study.stage import usable_cpus
 
 # Files taken as images; PIL checks the content, and the format recorded is what it really is.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -28,14 +29,6 @@ _LAYOUT = (
     "An image-folder mirror holds train/<class>/ and test/<class>/ with PNG or JPEG files, one "
     f"folder per CIFAR-10 class: {', '.join(CLASSES)}."
 )
-
-
-def default_workers() -> int:
-    """The CPUs this process may use (not all of the machine's, under a CPU limit)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return max(1, os.cpu_count() or 1)
 
 
 def list_split(root: Path, split: str) -> tuple[list[str], np.ndarray]:
@@ -113,7 +106,7 @@ def decode_images(paths: list[str], *, workers: int | None = None) -> tuple[np.n
     if not paths:
         return np.empty((0, *IMAGE_SHAPE), dtype=np.uint8), set()
     if workers is None:
-        workers = default_workers() if len(paths) >= PARALLEL_MIN_IMAGES else 1
+        workers = usable_cpus() if len(paths) >= PARALLEL_MIN_IMAGES else 1
     if workers <= 1:
         chunks = [paths]
         results = [_decode_chunk(paths)]

@@ -17,8 +17,8 @@ import pandas as pd
 
 from mobilenet_study.outputs import pyplot
 from mobilenet_study.study import stats
-from mobilenet_study.study.figures import finish_accuracy_axes
-from mobilenet_study.study.table import PairedTests, RunInputs, first_seed_runs, pareto_frontier
+from mobilenet_study.study.figures import finish_accuracy_axes, percent_errors
+from mobilenet_study.study.table import PairedTests, RunInputs, first_seed_runs, frontier_within
 from mobilenet_study.study.text import (
     accuracy_cell,
     bullets,
@@ -105,11 +105,7 @@ def deploy_table(
                 }
             )
     table = pd.DataFrame(rows)
-    table["model_frontier"] = False
-    for _, group in table.groupby("series", sort=False):
-        table.loc[group.index, "model_frontier"] = pareto_frontier(
-            group["latency_ms"].tolist(), group["test_accuracy"].tolist()
-        )
+    table["model_frontier"] = frontier_within(table, "series", "latency_ms")
     return table
 
 
@@ -168,10 +164,11 @@ def summary_sentences(
     deployed = [r.deployed for r in runs if r.deployed is not None]
     any_run = deployed[0]
     versions = any_run["versions"]
+    batches = sorted(int(b) for b in latency["batch_size"].unique())
     ratios: dict[str, list[float]] = {}
     for run in first["run"]:
-        for batch in sorted(latency["batch_size"].unique()):
-            setting = {"batch_size": int(batch)}
+        for batch in batches:
+            setting = {"batch_size": batch}
             torch_ms = _latency(latency, run, "torch", "fp32", **setting)
             fp32_ms = _latency(latency, run, "onnxruntime", "fp32", **setting)
             int8_ms = _latency(latency, run, "onnxruntime", "int8", **setting)
@@ -183,7 +180,6 @@ def summary_sentences(
     worst = max(
         float(d["max_logit_difference"]) for d in deployed
     )  # every run passed its check, or the stage would have failed
-    batches = sorted(int(b) for b in latency["batch_size"].unique())
     ratio_text = "; ".join(
         f"batch {b}: ONNX Runtime fp32 takes {_geometric_mean(ratios[f'ort/torch b{b}']):.2f}× "
         f"PyTorch eager's time and int8 {_geometric_mean(ratios[f'int8/fp32 b{b}']):.2f}× "
@@ -316,19 +312,10 @@ def accuracy_vs_latency_figure(table: pd.DataFrame) -> Any:
     fig, ax = plt.subplots(figsize=(7.5, 5))
     colours: dict[str, Any] = {}
     for (model, precision), group in table.groupby(["model", "precision"], sort=False):
-        errors = (
-            np.vstack(
-                [
-                    group["test_accuracy"] - group["test_accuracy_ci_low"],
-                    group["test_accuracy_ci_high"] - group["test_accuracy"],
-                ]
-            )
-            * 100
-        )
         bars = ax.errorbar(
             group["latency_ms"],
             group["test_accuracy"] * 100,
-            yerr=errors,
+            yerr=percent_errors(group),
             fmt="o",
             ms=5,
             capsize=2,

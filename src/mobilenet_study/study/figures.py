@@ -16,7 +16,7 @@ from mobilenet_study.outputs import pyplot
 from mobilenet_study.study.table import first_seed_runs, point_label
 
 
-def _percent_errors(rows: pd.DataFrame) -> np.ndarray:
+def percent_errors(rows: pd.DataFrame) -> np.ndarray:
     """Asymmetric error bars (2, N), in points, from the runs' 95% intervals."""
     accuracy = rows["test_accuracy"].to_numpy(float)
     return (
@@ -41,7 +41,7 @@ def accuracy_vs_macs_figure(table: pd.DataFrame) -> Any:
         bars = ax.errorbar(
             group["macs_measured"] / 1e6,
             group["test_accuracy"] * 100,
-            yerr=_percent_errors(group),
+            yerr=percent_errors(group),
             fmt="o",
             ms=5,
             capsize=2,
@@ -107,7 +107,7 @@ def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
             panel.errorbar(
                 group[axis],
                 group["test_accuracy"] * 100,
-                yerr=_percent_errors(group),
+                yerr=percent_errors(group),
                 fmt="o-",
                 ms=4,
                 capsize=2,

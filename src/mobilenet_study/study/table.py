@@ -300,11 +300,19 @@ def study_table(
     table.loc[first.index, "pareto_frontier"] = pareto_frontier(
         first["macs_measured"].tolist(), first["test_accuracy"].tolist()
     )
-    for _, family in first.groupby("model", sort=False):
-        table.loc[family.index, "model_frontier"] = pareto_frontier(
-            family["macs_measured"].tolist(), family["test_accuracy"].tolist()
-        )
+    table.loc[first.index, "model_frontier"] = frontier_within(first, "model", "macs_measured")
     return table[list(COLUMNS)]
+
+
+def frontier_within(rows: pd.DataFrame, group: str, cost: str) -> pd.Series:
+    """For each value of ``group``, which of its rows are on its own Pareto frontier of test
+    accuracy against ``cost``."""
+    flags = pd.Series(False, index=rows.index)
+    for _, members in rows.groupby(group, sort=False):
+        flags[members.index] = pareto_frontier(
+            members[cost].tolist(), members["test_accuracy"].tolist()
+        )
+    return flags
 
 
 def first_seed_runs(table: pd.DataFrame) -> pd.DataFrame:
