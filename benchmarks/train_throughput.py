@@ -15,6 +15,11 @@ steps, in one run:
         --device cpu --data ../shared/data/cifar10-jpeg
 
 Goals (issue 5): ratio >= 1.3x on the 2-core CPU, >= 3x on one GPU.
+
+It also prints how close the loop trains to the machine's limit (issue 20): the achieved
+FLOP/s, 3 x (2 x MACs) per image (forward, then backward for inputs and weights) times images
+per second, as a fraction of torch's fp32 matrix-multiply peak measured in the same run; with
+``--bf16``, bare training steps in fp32 and under bf16 autocast side by side.
 """
 
 from __future__ import annotations
@@ -36,6 +41,16 @@ from mobilenet_study import train
 from mobilenet_study.data import channel_stats, load_split, read_image_folder
 from mobilenet_study.grid import input_size
 from mobilenet_study.models import build
+from mobilenet_study.models.counting import measured_cost
+
+
+def base_config(device: str, batch_size: int) -> train.TrainParams:
+    """The recipe both sides train with (the rate does not change the speed)."""
+    return train.TrainParams(
+        device=device, epochs=1, batch_size=batch_size, lr=0.05, momentum=0.9, nesterov=True,
+        weight_decay=5e-4, label_smoothing=0.1, warmup_epochs=0, crop_padding=4,
+        train_subset=0, test_subset=0, eval_batch_size=1000, compile=False,
+    )  # fmt: skip
 
 
 def load_train_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +152,72 @@ def project(model: torch.nn.Module, work: Workload) -> float:
     return result.images_trained / result.step_seconds
 
 
+def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float = 1.0) -> float:
+    """torch's best matrix-multiply rate (FLOP/s) over square sizes 1024-4096, this run."""
+    best = 0.0
+    for n in (1024, 2048, 4096):
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        a @ b  # warm-up
+        calls, start = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - start < seconds:
+            a @ b
+            calls += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, 2 * n**3 * calls / (time.perf_counter() - start))
+    return best
+
+
+def step_rate(model: torch.nn.Module, work: Workload, dtype: torch.dtype | None) -> float:
+    """Images per second of bare training steps on random input, under autocast to
+    ``dtype`` (None: fp32): the precision's effect alone, no input pipeline."""
+    device, batch = work.device, work.config.batch_size
+    model.to(device=device, memory_format=torch.channels_last).train()
+    optimizer = train.make_optimizer(model, work.config)
+    x = torch.randn(batch, 3, work.size, work.size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    start = 0.0
+    for step in range(work.warmup + work.steps):
+        if step == work.warmup:
+            start = time.perf_counter()
+        with autocast:
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return work.steps * batch / (time.perf_counter() - start)
+
+
+def roofline(args: argparse.Namespace, work: Workload, images_per_s: float) -> None:
+    """The loop's achieved FLOP/s (3 x the forward pass's 2 x MACs per image, times images per
+    second) as a fraction of torch's matrix-multiply peak measured now; with --bf16, the bare
+    step's rate in fp32 and under bf16 autocast, and the bf16 peak."""
+    macs = measured_cost(build(args.model, args.width), work.size).macs
+    achieved = 6 * macs * images_per_s
+    peak = matmul_peak(torch.float32, work.device)
+    print(
+        f"achieved: 6 x {macs / 1e6:.2f} M MACs x {images_per_s:,.0f} img/s = "
+        f"{achieved / 1e9:.1f} GFLOP/s; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; "
+        f"fraction {achieved / peak:.0%}"
+    )
+    if args.bf16:
+        torch.manual_seed(0)
+        fp32 = step_rate(build(args.model, args.width), work, None)
+        torch.manual_seed(0)
+        bf16 = step_rate(build(args.model, args.width), work, torch.bfloat16)
+        peak_bf16 = matmul_peak(torch.bfloat16, work.device, seconds=0.2)
+        print(
+            f"bare step, random input: fp32 {fp32:,.0f} img/s, bf16 autocast {bf16:,.0f} img/s "
+            f"({bf16 / fp32:.2f}x); bf16 matmul peak {peak_bf16 / 1e9:.1f} GFLOP/s; "
+            f"bf16 fraction {6 * macs * bf16 / peak_bf16:.0%}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -153,6 +234,12 @@ def main() -> None:
     parser.add_argument(
         "--same-numerics", action="store_true", help="conventional side uses our memory format"
     )
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time bare steps under bf16 autocast"
+    )
+    parser.add_argument(
+        "--no-conventional", action="store_true", help="the project loop and roofline only"
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -161,11 +248,7 @@ def main() -> None:
     images, labels = load_train_images(args.data)
     mean, std = channel_stats(images)
     size = input_size(args.resolution)
-    config = train.TrainParams(
-        device=args.device, epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9,
-        nesterov=True, weight_decay=5e-4, label_smoothing=0.1, warmup_epochs=0, crop_padding=4,
-        train_subset=0, test_subset=0, eval_batch_size=1000, compile=False,
-    )  # fmt: skip
+    config = base_config(args.device, args.batch_size)
 
     print(
         f"{args.model} α={args.width} ρ={args.resolution} ({size}px), batch {args.batch_size}, "
@@ -176,6 +259,9 @@ def main() -> None:
     work = Workload(images, labels, config, size, mean, std, device, args.steps, args.warmup)
     ours = project(build(args.model, args.width), work)
     print(f"project loop:            {ours:10,.0f} images/s", flush=True)
+    roofline(args, work, ours)
+    if args.no_conventional:
+        return
     torch.manual_seed(0)
     theirs = conventional(build(args.model, args.width), work, args.workers, args.same_numerics)
     numerics = "same numerics" if args.same_numerics else "fp32, contiguous"

@@ -13,6 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from mobilenet_study.models.conv import Conv2d
 from mobilenet_study.models.spec import Architecture, BlockSpec, ConvSpec
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6}
@@ -27,7 +28,7 @@ class ConvBNAct(nn.Sequential):
     def __init__(self, spec: ConvSpec) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             {
-                "conv": nn.Conv2d(
+                "conv": Conv2d(
                     spec.in_channels,
                     spec.out_channels,
                     spec.kernel,
