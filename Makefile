@@ -16,7 +16,7 @@ N ?= 2
 PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles
 DATA_ARG := $(if $(DATA),--data "$(DATA)")
 
-.PHONY: setup setup-browser test lint quick repro shard assemble shards plots clean
+.PHONY: setup setup-browser test lint quick cpu repro results shard assemble shards plots clean
 
 setup: $(STAMP) $(PAGE_STAMP)
 
@@ -53,8 +53,17 @@ test: lint setup-browser
 quick: setup
 	$(PIPELINE) quick $(DATA_ARG)
 
+# The study answered on a 2-core CPU (results/cpu/ holds a finished run's outcome).
+cpu: setup
+	$(PIPELINE) cpu $(DATA_ARG)
+
 repro: setup
 	$(PIPELINE) full $(DATA_ARG)
+
+# A finished run's report, tables, figures, params, commit, machine and wall time, copied to
+# results/$(PROFILE)/ (and, for the cpu profile, its summary into README.md): make results PROFILE=cpu
+results: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.results $(PROFILE)
 
 # make shard SHARD=i/N: train the i-th of N shards of the grid as one experiment, then push its
 # outputs and run-cache to the default DVC remote. make assemble: pull them, run the rest.

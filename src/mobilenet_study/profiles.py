@@ -1,9 +1,11 @@
-"""The pipeline's commands: `make quick`, `make repro`, and the grid in shards (`make shard`,
-`make assemble`, `make shards`).
+"""The pipeline's commands: `make quick`, `make cpu`, `make repro`, and the grid in shards
+(`make shard`, `make assemble`, `make shards`).
 
-The quick profile is a set of `dvc exp run -S key=value` overrides on top of params.yaml, so the
-committed defaults stay those of the full study and the quick run is an ordinary DVC experiment
-(`dvc exp show` lists it). ``DATA=<path>`` sets ``data.source`` for offline machines.
+The quick and cpu profiles are sets of `dvc exp run -S key=value` overrides on top of
+params.yaml, so the committed defaults stay those of the full study and a profile's run is an
+ordinary DVC experiment (`dvc exp show` lists it). ``DATA=<path>`` sets ``data.source`` for
+offline machines. A profile's run records its wall time in ``logs/<profile>-runs.jsonl``
+(one line per attempt), which `make results` publishes.
 
 Scaling out uses DVC's own machinery, no scheduler of ours. A shard trains its runs as one DVC
 experiment; on N machines each pushes its outputs and run-cache to the shared DVC remote
@@ -34,8 +36,6 @@ from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.shards import parse_shard, shard
 from mobilenet_study.stage import usable_cpus
 
-PROFILES = ("quick", "full")
-
 # Overrides of params.yaml for a run of the whole pipeline in minutes on a 2-core CPU: MobileNet
 # V1 and the baseline CNN at the same 2x2 (α, ρ) points, so that every quick run has the α and ρ
 # steps, the point-by-point comparison and both Pareto frontiers; V2 beside V1 at its smallest
@@ -64,6 +64,34 @@ QUICK_OVERRIDES: dict[str, Any] = {
 }
 
 
+# Overrides for the study answered on an ordinary 2-core CPU within 2 hours (results/cpu/):
+# MobileNet V1 and the baseline CNN at the same 3x3 (α, ρ) points, V2 at one of them, every
+# run trained on all 50,000 training images and tested on all 10,000 test images. Chosen by
+# measurement (benchmarks/results/cpu-2core-2026-12-02.md): one pass over the grid's 19 runs
+# takes about 90 minutes on 2 cores (the baseline's α = 1 row is over half of it), so the
+# budget allows one epoch; in one epoch batch 128 learns more than 256 at the same speed.
+CPU_OVERRIDES: dict[str, Any] = {
+    "grid.sweep.widths": [0.25, 0.5, 1.0],
+    "grid.sweep.resolutions": [0.5, 0.75, 1.0],
+    "grid.reference.widths": [1.0],
+    "grid.reference.resolutions": [0.5],
+    "train.device": "cpu",
+    "train.epochs": 1,
+    "train.batch_size": 128,
+    "train.lr": 0.2,  # the quick profile's rate per image (0.1 at batch 64)
+    "train.warmup_epochs": 0.2,
+    "train.train_subset": 0,
+    "train.test_subset": 0,
+}
+
+PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "quick": QUICK_OVERRIDES,
+    "cpu": CPU_OVERRIDES,
+    "full": {},  # params.yaml as committed
+}
+PROFILES = tuple(PROFILE_OVERRIDES)
+
+
 def override_args(overrides: Mapping[str, Any]) -> list[str]:
     """`-S key=value` pairs, values written as YAML/JSON literals (lists stay lists)."""
     args: list[str] = []
@@ -74,17 +102,18 @@ def override_args(overrides: Mapping[str, Any]) -> list[str]:
 
 
 def profile_overrides(profile: str, data: str | None) -> dict[str, Any]:
-    """The `-S` overrides of ``profile`` ("quick" or "full"), with an optional data source."""
+    """The `-S` overrides of ``profile`` (one of :data:`PROFILES`), with an optional data
+    source."""
     if profile not in PROFILES:
         raise StudyError(f"profile is {profile!r}; allowed: {', '.join(PROFILES)}")
-    overrides = dict(QUICK_OVERRIDES) if profile == "quick" else {}
+    overrides = dict(PROFILE_OVERRIDES[profile])
     if data:
         overrides["data.source"] = data
     return overrides
 
 
 def pipeline_command(profile: str, data: str | None) -> list[str]:
-    """The DVC command that runs ``profile`` ("quick" or "full"), with an optional data source."""
+    """The DVC command that runs ``profile``, with an optional data source."""
     overrides = profile_overrides(profile, data)
     if not overrides:
         return ["dvc", "repro"]
@@ -210,6 +239,41 @@ def run_commands(commands: Sequence[Sequence[str]]) -> int:
     return 0
 
 
+RUN_LOG_DIR = Path("logs")
+
+
+def run_log(profile: str, root: str | Path = ".") -> Path:
+    """Where a profile's attempts are recorded, one JSON line each (git-ignored)."""
+    return Path(root) / RUN_LOG_DIR / f"{profile}-runs.jsonl"
+
+
+def head_commit() -> str:
+    """The commit checked out here (the code a run ran), or "unknown" outside git."""
+    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else "unknown"
+
+
+def timed_run(profile: str, commands: Sequence[Sequence[str]]) -> int:
+    """Run ``commands`` and append the attempt (start, end, wall time, status, commit) to
+    :func:`run_log`: an interrupted run resumed later is two attempts of the same commit."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
+    status = run_commands(commands)
+    attempt = {
+        "started": started.isoformat(timespec="seconds"),
+        "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - clock, 1),
+        "status": status,
+        "commit": head_commit(),
+        "commands": [shlex.join(command) for command in commands],
+    }
+    log = run_log(profile)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as file:
+        file.write(json.dumps(attempt) + "\n")
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=(*PROFILES, "shard", "assemble", "shards"))
@@ -236,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    status = run_commands(commands)
+    is_profile = args.command in PROFILES
+    status = timed_run(args.command, commands) if is_profile else run_commands(commands)
     if status == 0 and args.command == "shards":
         print(f"waiting for {', '.join(names)} (`dvc queue status`)", flush=True)
         failed = wait_for_queue(names)
