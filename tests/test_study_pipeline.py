@@ -36,6 +36,23 @@ TINY_STUDY = {
     "cost.repeats": 3,
     "gradcam.runs": GRADCAM_RUNS,
     "gradcam.images_per_class": 1,
+    # The theory stages in a few seconds.
+    "theory.images": 16,
+    "theory.plain.depth": 6,
+    "theory.plain.widths": [4, 4, 8],
+    "theory.symmetry.steps": 4,
+    "theory.symmetry.batch_size": 8,
+    "theory.symmetry.log_every": 2,
+    "theory.init_training.steps": 4,
+    "theory.init_training.batch_size": 8,
+    "theory.init_training.log_every": 2,
+    "theory.degradation.depths": [8, 14],
+    "theory.degradation.widths": [4, 4, 8],
+    "theory.degradation.steps": 4,
+    "theory.degradation.batch_size": 8,
+    "theory.degradation.log_every": 2,
+    "theory.gradcam.run": "mobilenet_v1-0.25-0.5-0",
+    "theory.gradcam.images_per_class": 1,
 }
 EXPERIMENT = "reference-wider"
 CHANGE = "grid.reference.widths=[0.375]"  # the reference run at α 0.375 instead of 0.125
@@ -196,3 +213,39 @@ def test_plots_page_draws_one_chart_per_question_offline(
     pictures = re.findall(r"<img [^>]*src\s*=\s*\"(static/[^\"]+\.png)\"", page)
     assert len(pictures) == len(images) - 1 + len(GRADCAM_RUNS)
     assert len(charts) + len(pictures) <= 15
+
+
+# --- the theory PDF -------------------------------------------------------------------------
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+@pytest.mark.slow
+def test_the_theory_pdf_is_built_and_quotes_the_measurements(study: PipelineRepo) -> None:
+    path = study.path
+    text = re.sub(r"\s+", " ", _pdf_text(path / "reports/theory.pdf"))
+    init = json.loads((path / "metrics/theory/init.json").read_text())
+    degradation = json.loads((path / "metrics/theory/degradation.json").read_text())
+    gradcam = json.loads((path / "metrics/theory/gradcam.json").read_text())
+    residual = json.loads((path / "metrics/residual.json").read_text())
+    # Each number, as the document rounds it, is in its text (within the rounding).
+    numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
+    quoted = [
+        (residual["output"], 0.01),
+        (init["init_training"]["xavier"]["final_train_loss"], 0.001),
+        (init["init_training"]["he"]["final_train_loss"], 0.001),
+        (degradation["runs"]["plain-14"]["final_train_error"] * 100, 0.1),
+        (gradcam["negative_position_share_mean"] * 100, 0.1),
+        (init["symmetry"]["he"]["filters_total"], 0),
+    ]
+    for value, rounding in quoted:
+        assert any(abs(n - value) <= rounding * 0.51 + 1e-9 for n in numbers), value
+    assert "plain-14" in text and "resnet-8" in text
+    assert gradcam["run"] in text
+    # The figures are embedded, and no placeholder or unresolved markup is left.
+    assert "n/a" not in text
+    assert "#" not in text

@@ -18,6 +18,7 @@ from mobilenet_study.gradcam import GradCamParams
 from mobilenet_study.grid import Grid
 from mobilenet_study.params import SECTIONS, UnknownKeyError, load_params
 from mobilenet_study.residual_exercise import ConvGradParams, ResidualParams
+from mobilenet_study.theory.config import TheoryParams
 from mobilenet_study.train import TrainParams
 
 from .conftest import REPO_ROOT, PipelineRepo
@@ -32,6 +33,7 @@ READERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "train": TrainParams.from_params,
     "deploy": DeployParams.from_params,
     "gradcam": GradCamParams.from_params,
+    "theory": TheoryParams.from_params,
 }
 
 
@@ -58,6 +60,11 @@ def test_every_section_has_a_reader_and_the_committed_params_pass(params: dict) 
         ("cost.repeat", "cost.repeats"),
         ("train.epoch", "train.epochs"),
         ("deploy.tolerence", "deploy.tolerance"),
+        ("theory.image", "theory.images"),
+        ("theory.plain.widht", "theory.plain.widths"),
+        ("theory.degradation.depth", "theory.degradation.depths"),
+        ("theory.symmetry.step", "theory.symmetry.steps"),
+        ("theory.gradcam.runs", "theory.gradcam.run"),
         ("gradcam.run", "gradcam.runs"),
     ],
 )

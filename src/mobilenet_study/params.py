@@ -17,7 +17,9 @@ import yaml
 
 PARAMS_FILE = "params.yaml"
 # The top-level sections of params.yaml; each stage reads some of them (dvc.yaml lists which).
-SECTIONS = ("data", "residual", "conv_grad", "grid", "cost", "train", "deploy", "gradcam")
+SECTIONS = (
+    "data", "residual", "conv_grad", "grid", "cost", "train", "deploy", "gradcam", "theory",
+)  # fmt: skip
 
 
 class StudyError(Exception):

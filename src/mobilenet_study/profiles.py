@@ -61,6 +61,23 @@ QUICK_OVERRIDES: dict[str, Any] = {
     "cost.repeats": 10,
     "deploy.warmup": 2,
     "deploy.repeats": 10,
+    # The theory stages in seconds: a 12-layer plain net, ResNet-8/14 of 8/16/32 filters.
+    "theory.images": 64,
+    "theory.plain.depth": 12,
+    "theory.plain.widths": [8, 16, 16],
+    "theory.symmetry.steps": 20,
+    "theory.symmetry.batch_size": 32,
+    "theory.symmetry.log_every": 10,
+    "theory.init_training.steps": 40,
+    "theory.init_training.batch_size": 32,
+    "theory.init_training.log_every": 5,
+    "theory.degradation.depths": [8, 14],
+    "theory.degradation.widths": [8, 16, 32],
+    "theory.degradation.steps": 40,
+    "theory.degradation.batch_size": 32,
+    "theory.degradation.log_every": 5,
+    "theory.gradcam.run": "mobilenet_v1-0.5-0.75-0",
+    "theory.gradcam.images_per_class": 2,
 }
 
 

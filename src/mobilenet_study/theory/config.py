@@ -1,0 +1,135 @@
+"""params.yaml `theory:` — the experiments that answer the theory questions, validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mobilenet_study import params as p
+
+SECTION = "theory"
+MAX_DEPTH = 200  # a bound that keeps a typo (3000) from running for days
+
+
+def _widths(params: Mapping[str, Any], key: str) -> tuple[int, int, int]:
+    values = p.items(params, key)
+    if len(values) != 3:
+        raise p.ParamError(key, values, "expected three stage widths, e.g. [16, 32, 64]")
+    return tuple(p.as_integer(f"{key}[{i}]", v, low=1, high=1024) for i, v in enumerate(values))
+
+
+@dataclass(frozen=True)
+class PlainNet:
+    """The deep plain ReLU CNN without BatchNorm of Q1a/b (propagation, symmetry, training)."""
+
+    depth: int
+    widths: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A short SGD run: steps of ``batch_size`` training images at a constant rate."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    log_every: int
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """He et al. 2016 §4.2 on CIFAR-10: plain-n against ResNet-n at each depth 6n + 2."""
+
+    depths: tuple[int, ...]
+    widths: tuple[int, int, int]
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class GradCamChecks:
+    """Q4b on a trained run of the study: the negative share of the raw map, and deletion."""
+
+    run: str
+    images_per_class: int
+    deleted_fraction: float
+
+
+@dataclass(frozen=True)
+class TheoryParams:
+    seed: int
+    images: int  # real training images in the batch the measurements at initialisation use
+    plain: PlainNet
+    symmetry: Schedule
+    init_training: Schedule
+    degradation: Degradation
+    gradcam: GradCamChecks
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TheoryParams:
+        s = SECTION
+        p.known_keys(params, s, [f.name for f in fields(cls)])
+        p.known_keys(params, f"{s}.plain", [f.name for f in fields(PlainNet)])
+        p.known_keys(params, f"{s}.gradcam", [f.name for f in fields(GradCamChecks)])
+        depths = p.integer_list(params, f"{s}.degradation.depths", low=8, high=MAX_DEPTH)
+        for i, depth in enumerate(depths):
+            if (depth - 2) % 6:
+                raise p.ParamError(
+                    f"{s}.degradation.depths[{i}]",
+                    depth,
+                    "allowed: a CIFAR ResNet depth 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...)",
+                )
+        return cls(
+            seed=p.integer(params, f"{s}.seed", low=0),
+            images=p.integer(params, f"{s}.images", low=2, high=10_000),
+            plain=PlainNet(
+                depth=p.integer(params, f"{s}.plain.depth", low=4, high=MAX_DEPTH),
+                widths=_widths(params, f"{s}.plain.widths"),
+            ),
+            symmetry=_schedule(params, f"{s}.symmetry"),
+            init_training=_schedule(params, f"{s}.init_training"),
+            degradation=Degradation(
+                depths=tuple(sorted(depths)),
+                widths=_widths(params, f"{s}.degradation.widths"),
+                schedule=_schedule(params, f"{s}.degradation", extra=("depths", "widths")),
+            ),
+            gradcam=_gradcam(params, f"{s}.gradcam"),
+        )
+
+
+_SCHEDULE_KEYS = ("steps", "batch_size", "lr", "log_every")
+
+
+def _schedule(params: Mapping[str, Any], key: str, extra: tuple[str, ...] = ()) -> Schedule:
+    p.known_keys(params, key, [*_SCHEDULE_KEYS, *extra])
+    schedule = Schedule(
+        steps=p.integer(params, f"{key}.steps", low=1, high=100_000),
+        batch_size=p.integer(params, f"{key}.batch_size", low=2, high=4096),
+        lr=p.number(params, f"{key}.lr", low=0.0, high=10.0, low_inclusive=False),
+        log_every=p.integer(params, f"{key}.log_every", low=1),
+    )
+    if schedule.log_every > schedule.steps:
+        raise p.ParamError(
+            f"{key}.log_every",
+            schedule.log_every,
+            f"must not exceed {key}.steps ({schedule.steps}): no point would be logged",
+        )
+    return schedule
+
+
+def _gradcam(params: Mapping[str, Any], key: str) -> GradCamChecks:
+    from mobilenet_study.grid import Grid  # the grid says which runs exist
+
+    trained = [run.name for run in Grid.from_params(params).runs]
+    run = p.text(params, f"{key}.run")
+    if run not in trained:
+        raise p.ParamError(
+            f"{key}.run", run, f"allowed: a trained run of the grid: {', '.join(trained)}"
+        )
+    return GradCamChecks(
+        run=run,
+        images_per_class=p.integer(params, f"{key}.images_per_class", low=1, high=1000),
+        deleted_fraction=p.number(
+            params, f"{key}.deleted_fraction", low=0.0, high=1.0, low_inclusive=False
+        ),
+    )

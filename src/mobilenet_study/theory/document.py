@@ -1,0 +1,40 @@
+"""reports/theory.pdf: the theory answers, compiled by Typst (the `typst` package, offline).
+
+The source, docs/theory.typ, holds the prose; every number in it is read from a metrics file
+when the document is compiled (Typst's ``json()``), and every figure is a stage's PNG. Paths in
+the source are absolute from the repository root, which is Typst's root here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typst
+
+from mobilenet_study.outputs import atomic_path
+from mobilenet_study.params import StudyError
+
+SOURCE = Path("docs/theory.typ")
+TARGET = Path("reports/theory.pdf")
+# What the document reads (dvc.yaml lists the same files as the stage's dependencies).
+INPUTS = (
+    "metrics/residual.json",
+    "metrics/theory/init.json",
+    "metrics/theory/degradation.json",
+    "metrics/theory/gradcam.json",
+)
+
+
+def build(source: Path = SOURCE, target: Path = TARGET, root: Path = Path(".")) -> None:
+    """Compile ``source`` to ``target``; a missing input names the stage that writes it."""
+    missing = [name for name in INPUTS if not (root / name).exists()]
+    if missing:
+        raise StudyError(
+            f"{', '.join(missing)} missing: run the stages that write them first (`dvc repro`)"
+        )
+    try:
+        pdf = typst.compile(str(root / source), root=str(root), timestamp=0)
+    except typst.TypstError as err:  # a compile error, with the file and line
+        raise StudyError(f"{source} did not compile: {err}") from None
+    with atomic_path(root / target) as tmp:
+        tmp.write_bytes(pdf)

@@ -1,0 +1,210 @@
+"""The theory stages' experiments, from validated params to tables and a metrics summary.
+
+Each function returns plain tables (one row per layer, step or image) for plots/theory/ and a
+summary of the numbers the PDF quotes, with the verdicts computed here, where they are tested:
+the document only words them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mobilenet_study.theory import nets
+from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.propagation import measure, textbook_ratio
+from mobilenet_study.theory.symmetry import distinct_per_layer
+from mobilenet_study.theory.training import TrainingImages, sgd_run
+
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over CIFAR-10's 10 classes
+# A run "stalls" when its last logged training loss is still within this share of chance.
+STALL_MARGIN = 0.02
+# Plain-n's first-layer gradient "vanished" if it is below this share of the shallower
+# plain network's (both averaged over training).
+VANISHED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tables: dict[str, pd.DataFrame]
+    summary: dict[str, Any]
+
+
+def _plain(config: TheoryParams, init: str) -> nets.DeepCNN:
+    return nets.build(
+        config.plain.depth, config.plain.widths, init=init, batch_norm=False, seed=config.seed
+    )
+
+
+def _final(log: pd.DataFrame, column: str) -> float:
+    """The mean of ``column`` over the last quarter of the logged points (at least one)."""
+    tail = max(1, len(log) // 4)
+    return float(log[column].iloc[-tail:].mean())
+
+
+def initialisation(config: TheoryParams, data: TrainingImages) -> Outcome:
+    """Q1a/b: propagation at init (zero, Xavier, He), symmetry after training from zero,
+    constant and He starts, and Xavier against He in training."""
+    images, labels = data.sample(config.images, config.seed)
+    layers, propagation = [], {}
+    for init in ("zero", "xavier", "he"):
+        found = measure(_plain(config, init), images, labels, init)
+        layers.append(found.layers)
+        t = found.layers
+        propagation[init] = {
+            "activation_std_ratio": found.ratio("activation_std"),
+            "activation_rms_ratio": found.ratio("activation_rms"),
+            "expected_rms_ratio": found.ratio("expected_rms"),
+            "textbook_ratio": textbook_ratio(init, len(t)),
+            "weight_grad_ratio_first_over_last": 1 / found.ratio("weight_grad_norm")
+            if found.ratio("weight_grad_norm")
+            else math.nan,
+            "all_activations_zero": bool((t["activation_rms"] == 0).all()),
+            "all_conv_weight_grads_zero": bool((t["weight_grad_norm"] == 0).all()),
+            "classifier_weight_grad_norm": found.classifier_weight_grad_norm,
+            "classifier_bias_grad_norm": found.classifier_bias_grad_norm,
+        }
+
+    symmetry_rows, symmetry = [], {}
+    for init in ("zero", "constant", "he"):
+        model = _plain(config, init)
+        before = distinct_per_layer([conv.weight for conv in model.convs()])
+        log = sgd_run(model, data, config.symmetry, config.seed)
+        after = distinct_per_layer([conv.weight for conv in model.convs()])
+        filters = [conv.out_channels for conv in model.convs()]
+        for layer, (b, a, f) in enumerate(zip(before, after, filters, strict=True), start=1):
+            symmetry_rows.append(
+                {"init": init, "layer": layer, "filters": f}
+                | {"distinct_before": b, "distinct_after": a}
+            )
+        symmetry[init] = {
+            "distinct_after_max": max(after),
+            "distinct_after_min": min(after),
+            "filters_total": sum(filters),
+            "distinct_after_total": sum(after),
+            "final_train_loss": _final(log, "train_loss"),
+        }
+
+    curves, training = [], {}
+    for init in ("xavier", "he"):
+        log = sgd_run(_plain(config, init), data, config.init_training, config.seed)
+        log.insert(0, "init", init)
+        curves.append(log)
+        last = _final(log, "train_loss")
+        training[init] = {
+            "first_train_loss": float(log["train_loss"].iloc[0]),
+            "final_train_loss": last,
+            "final_train_error": _final(log, "train_error"),
+            "stalled": not math.isfinite(last) or last > CHANCE_LOSS * (1 - STALL_MARGIN),
+        }
+
+    return Outcome(
+        tables={
+            "propagation": pd.concat(layers, ignore_index=True),
+            "symmetry": pd.DataFrame(symmetry_rows),
+            "init_training": pd.concat(curves, ignore_index=True),
+        },
+        summary={
+            "plain": {
+                "depth": config.plain.depth,
+                "conv_layers": config.plain.depth - 1,
+                "widths": list(config.plain.widths),
+                "images": len(labels),
+            },
+            "propagation": propagation,
+            "symmetry": {"steps": config.symmetry.steps, **symmetry},
+            "init_training": {
+                "steps": config.init_training.steps,
+                "batch_size": config.init_training.batch_size,
+                "lr": config.init_training.lr,
+                "chance_loss": CHANCE_LOSS,
+                "stall_margin": STALL_MARGIN,
+                **training,
+            },
+        },
+    )
+
+
+def degradation(config: TheoryParams, data: TrainingImages) -> Outcome:
+    """Q1a/c: plain-n against ResNet-n at each depth, one recipe, from the same seed."""
+    d = config.degradation
+    curves, runs = [], {}
+    for depth in d.depths:
+        for shortcuts in (False, True):
+            name = f"{'resnet' if shortcuts else 'plain'}-{depth}"
+            torch.manual_seed(config.seed)
+            model = nets.build(
+                depth, d.widths, init="he", batch_norm=True, shortcuts=shortcuts, seed=config.seed
+            )
+            log = sgd_run(model, data, d.schedule, config.seed)
+            log.insert(0, "network", name)
+            curves.append(log)
+            runs[name] = {
+                "final_train_error": _final(log, "train_error"),
+                "final_train_loss": _final(log, "train_loss"),
+                "first_layer_grad_norm_start": float(log["first_layer_grad_norm"].iloc[0]),
+                "first_layer_grad_norm_end": float(log["first_layer_grad_norm"].iloc[-1]),
+                "first_layer_grad_norm_mean": float(log["first_layer_grad_norm"].mean()),
+            }
+    table = pd.concat(curves, ignore_index=True)
+    shallow, deep = d.depths[0], d.depths[-1]
+    return Outcome(
+        tables={"degradation": table},
+        summary={
+            "depths": list(d.depths),
+            "widths": list(d.widths),
+            "steps": d.schedule.steps,
+            "batch_size": d.schedule.batch_size,
+            "lr": d.schedule.lr,
+            "runs": runs,
+            "shallow": shallow,
+            "deep": deep,
+            **orderings(table, runs, shallow, deep),
+        },
+    )
+
+
+def orderings(
+    table: pd.DataFrame, runs: dict[str, dict[str, float]], shallow: int, deep: int
+) -> dict[str, Any]:
+    """Which of He et al. 2016 Fig. 6's orderings this run reproduces, by the final training
+    error, and at what share of the logged points; whether plain-deep's gradient vanished."""
+
+    def error(name: str) -> pd.Series:
+        return table[table["network"] == name]["train_error"].reset_index(drop=True)
+
+    def higher_share(a: str, b: str) -> float:
+        return float((error(a) > error(b)).mean())
+
+    plain_s, plain_d = f"plain-{shallow}", f"plain-{deep}"
+    res_s, res_d = f"resnet-{shallow}", f"resnet-{deep}"
+    grad = "first_layer_grad_norm_mean"
+    ratio = runs[plain_d][grad] / runs[plain_s][grad]
+    return {
+        "plain_deeper_worse": runs[plain_d]["final_train_error"]
+        > runs[plain_s]["final_train_error"],
+        "plain_deeper_worse_share": higher_share(plain_d, plain_s),
+        "resnet_deeper_better": runs[res_d]["final_train_error"] < runs[res_s]["final_train_error"],
+        "resnet_deeper_better_share": higher_share(res_s, res_d),
+        "resnet_beats_plain_deep": runs[res_d]["final_train_error"]
+        < runs[plain_d]["final_train_error"],
+        "plain_deep_over_shallow_grad": ratio,
+        "vanished_share": VANISHED_SHARE,
+        "plain_deep_gradient_vanished": ratio < VANISHED_SHARE,
+    }
+
+
+def finite_or_none(tree: Any) -> Any:
+    """``tree`` with every NaN or infinity replaced by None: JSON has no NaN (Typst and most
+    readers refuse it), and "not defined" is what it means here (0/0 under zero init)."""
+    if isinstance(tree, dict):
+        return {key: finite_or_none(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [finite_or_none(value) for value in tree]
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return None
+    return tree

@@ -1,0 +1,34 @@
+"""Stage `theory_degradation`: Q1a/c measured — plain-n against ResNet-n (He et al. 2016 §4.2)
+at each depth, one recipe: training-error curves and the gradient reaching the first layer."""
+
+from pathlib import Path
+
+from mobilenet_study import data
+from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table
+from mobilenet_study.params import load_params
+from mobilenet_study.stage import run_stage
+from mobilenet_study.theory import experiments, figures
+from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.training import TrainingImages
+
+METRICS = Path("metrics/theory/degradation.json")
+PLOTS = Path("plots/theory/degradation")
+
+
+def main() -> None:
+    config = TheoryParams.from_params(load_params())
+    images, labels = data.load_split(data.PREPARED_DIR, "train")
+    stats = data.read_stats(data.PREPARED_DIR)
+    outcome = experiments.degradation(
+        config, TrainingImages.from_arrays(images, labels, stats.mean, stats.std)
+    )
+    with atomic_dir(PLOTS) as plots:
+        write_table(plots / "degradation.csv", outcome.tables["degradation"])
+        save_figure(
+            figures.degradation_figure(outcome.tables["degradation"]), plots / "degradation.png"
+        )
+    write_json(METRICS, experiments.finite_or_none(outcome.summary))
+
+
+if __name__ == "__main__":
+    run_stage(main)

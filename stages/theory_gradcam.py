@@ -1,0 +1,40 @@
+"""Stage `theory_gradcam`: Q4b measured on a trained run — how much of Grad-CAM's raw map the
+ReLU removes, and whether masking the top-CAM pixels lowers the class score more than masking
+as many random pixels."""
+
+from pathlib import Path
+
+from mobilenet_study import data, gradcam
+from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table
+from mobilenet_study.params import load_params
+from mobilenet_study.stage import run_stage
+from mobilenet_study.theory import figures
+from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.experiments import finite_or_none
+from mobilenet_study.theory.gradcam_checks import gradcam_relu
+from mobilenet_study.train import RunPaths, load_trained
+
+METRICS = Path("metrics/theory/gradcam.json")
+PLOTS = Path("plots/theory/gradcam")
+
+
+def main() -> None:
+    params = load_params()
+    config = TheoryParams.from_params(params)
+    min_side = gradcam.GradCamParams.from_params(params).min_side
+    checks = config.gradcam
+    images, labels = data.load_split(data.PREPARED_DIR, "test")
+    picks = gradcam.select_images(labels, checks.images_per_class, config.seed, len(data.CLASSES))
+    trained = load_trained(RunPaths.for_run(checks.run).model, len(data.CLASSES))
+    layer = gradcam.last_block_with_side(trained.model, trained.input_size, min_side)
+    per_image, summary = gradcam_relu(
+        trained, images[picks], layer, checks.deleted_fraction, config.seed
+    )
+    with atomic_dir(PLOTS) as plots:
+        write_table(plots / "deletion.csv", per_image)
+        save_figure(figures.deletion_figure(per_image), plots / "deletion.png")
+    write_json(METRICS, finite_or_none({"run": checks.run, **summary}))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,40 @@
+"""Stage `theory_init`: Q1a/b measured on a deep plain ReLU network without BatchNorm — signal
+and gradient scale per layer at initialisation (zero, Xavier, He), symmetry after training from
+zero and constant starts, and Xavier against He in training."""
+
+from pathlib import Path
+
+from mobilenet_study import data
+from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table
+from mobilenet_study.params import load_params
+from mobilenet_study.stage import run_stage
+from mobilenet_study.theory import experiments, figures
+from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.training import TrainingImages
+
+METRICS = Path("metrics/theory/init.json")
+PLOTS = Path("plots/theory/init")
+
+
+def main() -> None:
+    config = TheoryParams.from_params(load_params())
+    images, labels = data.load_split(data.PREPARED_DIR, "train")
+    stats = data.read_stats(data.PREPARED_DIR)
+    outcome = experiments.initialisation(
+        config, TrainingImages.from_arrays(images, labels, stats.mean, stats.std)
+    )
+    with atomic_dir(PLOTS) as plots:
+        for name, table in outcome.tables.items():
+            write_table(plots / f"{name}.csv", table)
+        save_figure(
+            figures.propagation_figure(outcome.tables["propagation"]), plots / "propagation.png"
+        )
+        save_figure(
+            figures.init_training_figure(outcome.tables["init_training"], experiments.CHANCE_LOSS),
+            plots / "init_training.png",
+        )
+    write_json(METRICS, experiments.finite_or_none(outcome.summary))
+
+
+if __name__ == "__main__":
+    run_stage(main)
