@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 PAGE_STAMP := node_modules/.cache/mobilenet-study/.written
 # Where CIFAR-10 comes from; empty keeps params.yaml's data.source.
 DATA ?=
-# Scaling out (README, "Scaling out"): which profile the shards train, which shard, how many.
+# Scaling out (docs/scaling-out.md): which profile the shards train, which shard, how many.
 PROFILE ?= full
 SHARD ?=
 N ?= 2
@@ -78,7 +78,7 @@ assemble: setup
 shards: setup
 	$(PIPELINE) shards $(N) --profile $(PROFILE) $(DATA_ARG)
 
-# Every plot in dvc.yaml, rendered offline into dvc_plots/index.html (see README).
+# Every plot in dvc.yaml, rendered offline into dvc_plots/index.html (docs/comparing-experiments.md).
 plots: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show
 	@echo "$(CURDIR)/dvc_plots/index.html"

@@ -1,9 +1,9 @@
 """glibc malloc left at its defaults against the project's settings (mobilenet_study.allocator),
 side by side: the same training epoch in fresh processes, alternating, several rounds.
 
-Each child trains one epoch of ``--images`` training images with `mobilenet_study.train.train`
-(the stages' loop) and reports images per second, minor page faults and kernel (system) CPU
-time; the parent prints each side's median and the ratio.
+Each child trains one epoch of ``--images`` training images with the stages' loop
+(`mobilenet_study.training.loop.train`) and reports images per second, minor page faults and
+kernel (system) CPU time; the parent prints each side's median and the ratio.
 
     python benchmarks/allocator.py --data ../shared/data/cifar10-jpeg \\
         --model mobilenet_v1 --width 1.0 --resolution 1.0
@@ -25,13 +25,16 @@ SIDES = {"glibc defaults": "default", "project settings": "project"}
 
 
 def child(args: argparse.Namespace) -> None:
+    # Imported here, in the child only: the parent just starts children and compares them.
     import numpy as np
     import torch
 
-    from mobilenet_study import allocator, train
-    from mobilenet_study.data import channel_stats
+    from mobilenet_study import allocator
+    from mobilenet_study.data.prepared import channel_stats
     from mobilenet_study.grid import input_size
     from mobilenet_study.models import build
+    from mobilenet_study.training.loop import train
+    from mobilenet_study.training.pipeline import DeviceDataset, Preprocess
 
     sys.path.insert(0, str(Path(__file__).parent))
     from train_throughput import base_config, load_train_images
@@ -42,14 +45,14 @@ def child(args: argparse.Namespace) -> None:
     images, labels = images[keep], labels[keep]
     device = torch.device("cpu")
     mean, std = channel_stats(images)
-    preprocess = train.Preprocess.create(mean, std, input_size(args.resolution), device)
-    data = train.DeviceDataset.from_arrays(images, labels, device)
-    test = train.DeviceDataset.from_arrays(images[:10], labels[:10], device)
+    preprocess = Preprocess.create(mean, std, input_size(args.resolution), device)
+    data = DeviceDataset.from_arrays(images, labels, device)
+    test = DeviceDataset.from_arrays(images[:10], labels[:10], device)
     config = replace(base_config("cpu", args.batch_size), epochs=1)
     torch.manual_seed(0)
     model = build(args.model, args.width)
     before = resource.getrusage(resource.RUSAGE_SELF)
-    result = train.train(model, data, test, preprocess, config, progress=False)
+    result = train(model, data, test, preprocess, config, progress=False)
     after = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(

@@ -14,14 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mobilenet_study.data import (
-    SPLITS,
-    DataParams,
-    load_split,
-    prepare,
-    save_prepared,
-)
-from mobilenet_study.data.cifar import OFFICIAL_MD5
+from mobilenet_study.data.cifar import OFFICIAL_MD5, SPLITS
+from mobilenet_study.data.prepare import prepare
+from mobilenet_study.data.prepared import load_split, save_prepared
+from mobilenet_study.data.source import DataParams
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg"

@@ -1,11 +1,12 @@
 """Stage `aggregate`: every run's metrics in one table, the study's plots and its report."""
 
-from mobilenet_study import data
+from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.data.prepared import METRICS_FILE, read_summary
 from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table, write_text
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.study import deployment, figures, report, table
+from mobilenet_study.study import figures, latency, report, table
 
 METRICS = "metrics/study.json"
 PLOTS = "plots/study"
@@ -29,7 +30,7 @@ def main() -> None:
     params = load_params()
     # Validate and read every input before writing anything: a missing run names its stage.
     grid = Grid.from_params(params)
-    summary = data.read_summary(data.METRICS_FILE)
+    summary = read_summary(METRICS_FILE)
     runs = table.read_runs(grid.runs)
     cost_table = table.read_cost_table()
     scaling = table.read_cost_table(table.SCALING_TABLE)
@@ -37,12 +38,12 @@ def main() -> None:
     study = table.study_table(runs, cost_table, grid.first_seed)
     tests = table.PairedTests.of(runs)
     curves = table.curves_table(runs)
-    latency = deployment.latency_table(runs)
-    deployed = deployment.deploy_table(study, runs, latency)
+    latencies = latency.latency_table(runs)
+    deployed = latency.deploy_table(study, runs, latencies)
     best = table.best_mobilenet(study)
     best_run = next(run for run in runs if run.run.name == best["run"])
     predictions = table.read_predictions(best_run.predictions.path)
-    confusion = table.confusion_counts(predictions, data.CLASSES)
+    confusion = table.confusion_counts(predictions, CLASSES)
 
     with atomic_dir(PLOTS) as plots:
         tables = {
@@ -50,7 +51,7 @@ def main() -> None:
             "curves": curves,
             "confusion": predictions,
             "deploy": deployed,
-            "deploy_latency": latency,
+            "deploy_latency": latencies,
         }
         for name, frame in {**tables, **figures.series_tables(study)}.items():
             write_table(plots / f"{name}.csv", frame)
@@ -58,16 +59,14 @@ def main() -> None:
         save_figure(
             figures.accuracy_vs_multipliers_figure(study), plots / "accuracy_vs_multipliers.png"
         )
-        save_figure(
-            deployment.accuracy_vs_latency_figure(deployed), plots / "accuracy_vs_latency.png"
-        )
+        save_figure(latency.accuracy_vs_latency_figure(deployed), plots / "accuracy_vs_latency.png")
         save_figure(figures.curves_figure(curves), plots / "curves.png")
         save_figure(
             figures.confusion_figure(confusion, f"{best['run']}: test set"),
             plots / "confusion.png",
         )
     write_json(METRICS, table.study_metrics(study))
-    deploy_section = deployment.section(study, runs, latency, tests)
+    deploy_section = latency.section(study, runs, latencies, tests)
     write_text(
         REPORT,
         report.build_report(

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobilenet_study.data import (
-    DOWNLOAD_DIR,
-    METRICS_FILE,
-    PLOTS_DIR,
-    PREPARED_DIR,
-    DataParams,
-    prepare,
-    samples_figure,
-    save_prepared,
-)
+from mobilenet_study.data.figures import samples_figure
+from mobilenet_study.data.prepare import DOWNLOAD_DIR, prepare
+from mobilenet_study.data.prepared import METRICS_FILE, PLOTS_DIR, PREPARED_DIR, save_prepared
+from mobilenet_study.data.source import DataParams
 from mobilenet_study.outputs import remove_outputs, save_figure, write_json
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage

@@ -3,11 +3,13 @@
 import argparse
 from pathlib import Path
 
-from mobilenet_study import data, gradcam
+from mobilenet_study import gradcam
+from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.data.prepared import METRICS_FILE, PREPARED_DIR, load_split, read_summary
 from mobilenet_study.outputs import save_figure
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.train import RunPaths, load_trained
+from mobilenet_study.training.outputs import RunPaths, load_trained
 
 PLOTS = Path("plots/gradcam")
 
@@ -20,10 +22,10 @@ def main() -> None:
     config = gradcam.GradCamParams.from_params(load_params())
     if args.run not in config.runs:
         raise StudyError(f"{args.run!r} is not in gradcam.runs ({', '.join(config.runs)})")
-    summary = data.read_summary(data.METRICS_FILE)
-    images, labels = data.load_split(data.PREPARED_DIR, "test")
-    picks = gradcam.select_images(labels, config.images_per_class, config.seed, len(data.CLASSES))
-    trained = load_trained(RunPaths.for_run(args.run).model, len(data.CLASSES))
+    summary = read_summary(METRICS_FILE)
+    images, labels = load_split(PREPARED_DIR, "test")
+    picks = gradcam.select_images(labels, config.images_per_class, config.seed, len(CLASSES))
+    trained = load_trained(RunPaths.for_run(args.run).model, len(CLASSES))
 
     layer = gradcam.last_block_with_side(trained.model, trained.input_size, config.min_side)
     explanation = gradcam.explain(trained, images[picks], layer)
@@ -32,7 +34,7 @@ def main() -> None:
         trained,
         explanation,
         labels[picks],
-        data.CLASSES,
+        CLASSES,
         per_row=config.images_per_class,
         data=summary.label,
     )

@@ -2,13 +2,25 @@
 
 import argparse
 
-from mobilenet_study import data, train
+from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.data.prepared import PREPARED_DIR
 from mobilenet_study.grid import Grid
 from mobilenet_study.models import build
 from mobilenet_study.models.counting import measured_cost
 from mobilenet_study.outputs import write_json
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
+from mobilenet_study.training.checkpoint import checkpoint_key
+from mobilenet_study.training.loop import train
+from mobilenet_study.training.outputs import (
+    CurveLogger,
+    RunPaths,
+    run_metrics,
+    save_model,
+    write_predictions,
+)
+from mobilenet_study.training.pipeline import load_dataset
+from mobilenet_study.training.recipe import TrainParams, resolve_device, seed_everything
 
 
 def main() -> None:
@@ -21,18 +33,18 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    config = train.TrainParams.from_params(params)
+    config = TrainParams.from_params(params)
     run = Grid.from_params(params).find(f"{args.model}-{args.width}-{args.resolution}-{args.seed}")
-    paths = train.RunPaths.for_run(run.name)
+    paths = RunPaths.for_run(run.name)
 
-    device = train.resolve_device(config.device)
-    train.seed_everything(run.seed, device)
-    dataset = train.load_dataset(data.PREPARED_DIR, config, run, device)
-    model = build(run.model, run.width, num_classes=len(data.CLASSES))
+    device = resolve_device(config.device)
+    seed_everything(run.seed, device)
+    dataset = load_dataset(PREPARED_DIR, config, run, device)
+    model = build(run.model, run.width, num_classes=len(CLASSES))
     cost = measured_cost(model, run.input_size)
 
-    with train.CurveLogger(paths.curves) as curves:
-        result = train.train(
+    with CurveLogger(paths.curves) as curves:
+        result = train(
             model,
             dataset.train,
             dataset.test,
@@ -40,16 +52,14 @@ def main() -> None:
             config,
             seed=run.seed,
             checkpoint=paths.checkpoint,
-            checkpoint_key=train.checkpoint_key(config, run, dataset.content_hash, device),
+            checkpoint_key=checkpoint_key(config, run, dataset.content_hash, device),
             on_epoch=curves.log,
         )
-    train.write_predictions(
-        paths.predictions, dataset.test.labels, result.test_predictions, data.CLASSES
-    )
-    train.save_model(paths.model, result.model, run, dataset.preprocess)
+    write_predictions(paths.predictions, dataset.test.labels, result.test_predictions, CLASSES)
+    save_model(paths.model, result.model, run, dataset.preprocess)
     write_json(
         paths.metrics,
-        train.run_metrics(
+        run_metrics(
             run,
             config,
             result,

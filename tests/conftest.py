@@ -22,6 +22,7 @@ PIPELINE_FILES = (
     "params.yaml",
     "stages",
     "src",
+    "docs/theory.typ",  # theory_report's source
     ".dvc/config",
     ".dvc/plots",
     ".dvcignore",

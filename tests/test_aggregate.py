@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobilenet_study.data import CLASSES, DataSummary
+from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.data.prepared import DataSummary
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
-from mobilenet_study.study import deployment, multipliers, report, table, versus
+from mobilenet_study.study import families, latency, multipliers, report, table
 
 TEST_IMAGES = 1000
 ACTUAL = np.array([CLASSES[i % len(CLASSES)] for i in range(TEST_IMAGES)])
@@ -157,7 +158,8 @@ def test_seeds_give_mean_and_std_and_the_first_seed_is_paired(
     point = study[study["run"].str.startswith("mobilenet_v1-1.0-1.0-")]
     assert point["seeds"].tolist() == [2, 2]
     assert point["test_accuracy_seed_mean"].tolist() == pytest.approx([0.75, 0.75])
-    assert point["test_accuracy_seed_std"].iloc[0] == pytest.approx(np.std([0.8, 0.7], ddof=1))
+    # Sample std of 0.8 and 0.7: √((0.05² + 0.05²) / 1) = √0.005.
+    assert point["test_accuracy_seed_std"].iloc[0] == pytest.approx(0.0707107, abs=1e-7)
     # Frontier flags and tables look at the first seed's runs only.
     assert point["first_seed"].tolist() == [True, False]
     assert not study.loc[~study["first_seed"], "pareto_frontier"].any()
@@ -187,9 +189,9 @@ def test_metrics_hold_only_what_people_compare(study: pd.DataFrame) -> None:
     entry = metrics["mobilenet_v1-0.5-1.0-0"]
     assert set(entry) == {"acc", "acc_ci95", "macs", "params"}
     assert entry["acc"] == 0.779 and entry["macs"] == 10_000_000
-    row = study.iloc[1]
-    half = (row["test_accuracy_ci_high"] - row["test_accuracy_ci_low"]) / 2
-    assert entry["acc_ci95"] == round(half, 4) and 0.02 < entry["acc_ci95"] < 0.03
+    # Wilson 95% half-width of 779/1000 by hand (z = 1.959964, z²/n = 0.0038415):
+    # z·√(0.779·0.221/1000 + z²/(4·1000²)) / (1 + z²/n) = 0.0257882 / 1.0038415 = 0.025690.
+    assert entry["acc_ci95"] == 0.0257
     assert len(metrics) == 1 + len(study)
     json.dumps(metrics, allow_nan=False)  # DVC's reader rejects NaN
 
@@ -228,9 +230,9 @@ def test_a_chance_difference_is_within_noise_everywhere() -> None:
     assert "its accuracy change is within noise: 60.0% → 59.4% (−0.6 points" in sentence
     assert not CLAIMS.search(sentence)
 
-    summary = CLAIMS.sub("", " ".join(versus.baseline_summary(study, tests)))
+    summary = CLAIMS.sub("", " ".join(families.baseline_summary(study, tests)))
     assert "more accurate at 0, less accurate at 0, and within noise at 2" in summary
-    frontier = versus.frontier_points(study, tests)
+    frontier = families.frontier_points(study, tests)
     assert [fp.outcome for fp in frontier] != [] and all(
         fp.outcome in ("within noise", "cheaper than every baseline") for fp in frontier
     )
@@ -247,19 +249,24 @@ def test_a_chance_difference_is_within_noise_everywhere() -> None:
     assert "within noise" in text
 
 
+def cells(line: str) -> list[str]:
+    """A Markdown table row's cells, stripped of the padding."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 def test_baseline_table_and_paper_line(study: pd.DataFrame, tests_of: table.PairedTests) -> None:
-    rendered = versus.baseline_table(study, tests_of)
+    rendered = families.baseline_table(study, tests_of)
     header, _, ours, paper = rendered.splitlines()
     assert "V1 − baseline, points [95% CI]" in header and "McNemar p" in header
-    assert "| 1 | 1 | 360.00 / 36.00 | 10.0× | 22.40 / 3.20 | 7.0× |" in ours
-    assert "85.0% [82.7, 87.1]" in ours and "80.0% [77.4, 82.4]" in ours
-    assert "−5.0 [" in ours and "| baseline more accurate |" in ours
-    assert "| paper | 224 px | 4866 / 569 | 8.6× | 29.3 / 4.2 | 7.0× |" in paper
-    assert "| 71.7% | 70.6% | −1.1 |" in paper
-    first, _ = versus.baseline_summary(study, tests_of)
+    assert cells(ours)[:6] == ["1", "1", "360.00 / 36.00", "10.0×", "22.40 / 3.20", "7.0×"]
+    assert cells(ours)[6:8] == ["85.0% [82.7, 87.1]", "80.0% [77.4, 82.4]"]
+    assert cells(ours)[8].startswith("−5.0 [") and cells(ours)[-1] == "baseline more accurate"
+    assert cells(paper)[:6] == ["paper", "224 px", "4866 / 569", "8.6×", "29.3 / 4.2", "7.0×"]
+    assert cells(paper)[6:9] == ["71.7%", "70.6%", "−1.1"]
+    first, _ = families.baseline_summary(study, tests_of)
     assert "less accurate at 1, and within noise at 0" in first
     lonely = study[study["model"] != "baseline"]
-    assert "cannot be made here" in versus.baseline_summary(lonely, tests_of)[0]
+    assert "cannot be made here" in families.baseline_summary(lonely, tests_of)[0]
 
 
 def _frontier_study(v1: dict[float, float]) -> tuple[pd.DataFrame, table.PairedTests]:
@@ -282,7 +289,7 @@ def _frontier_study(v1: dict[float, float]) -> tuple[pd.DataFrame, table.PairedT
 def test_frontier_is_interpolated_in_log_macs_and_tested() -> None:
     # sqrt(10 · 100) ≈ 31.6 M MACs is halfway in log-MACs: the frontier is at 70% there.
     study, tests = _frontier_study({5.0: 0.70, 31.6227766: 0.85, 200.0: 0.70, 150.0: 0.95})
-    points = {fp.run["run"]: fp for fp in versus.frontier_points(study, tests)}
+    points = {fp.run["run"]: fp for fp in families.frontier_points(study, tests)}
     # Widths follow the MACs: 5 M, 31.6 M, 150 M, 200 M.
     below, middle, past, worse = (points[f"mobilenet_v1-{w}-1.0-0"] for w in (0.25, 0.5, 0.75, 1))
     assert np.isnan(below.frontier_accuracy)  # no baseline is that cheap
@@ -293,7 +300,7 @@ def test_frontier_is_interpolated_in_log_macs_and_tested() -> None:
     # Past the frontier's dearest run, the frontier stays at its best (80%).
     assert past.frontier_accuracy == pytest.approx(0.80) and past.outcome == "more accurate"
     assert worse.outcome == "less accurate"  # a cheaper baseline (80%) beats its 70%
-    summary = versus.frontier_summary(list(points.values()))
+    summary = families.frontier_summary(list(points.values()))
     assert summary.startswith("MobileNet V1 is more accurate than the baseline's Pareto")
     assert "at 3 of 4 budgets" in summary and "by up to +15.0 points" in summary
     assert "more accurate at 1 budget(s) (150.00 M)" not in summary
@@ -302,7 +309,7 @@ def test_frontier_is_interpolated_in_log_macs_and_tested() -> None:
 
 def test_frontier_nowhere_better_is_said() -> None:
     study, tests = _frontier_study({31.6227766: 0.69})
-    summary = versus.frontier_summary(versus.frontier_points(study, tests))
+    summary = families.frontier_summary(families.frontier_points(study, tests))
     assert summary.startswith("The paired tests find MobileNet V1 ahead of the baseline's")
     assert "at none of its 1 budgets" in summary
 
@@ -364,18 +371,25 @@ def test_missing_run_names_the_run_and_its_stage(tmp_path: Path) -> None:
 # --- deployment (ONNX Runtime) ---------------------------------------------------------------
 
 
-def deployed_summary(run_name: str, fp32_acc: float, int8_acc: float, ms: float) -> dict:
+def deployed_summary(
+    run_name: str,
+    fp32_acc: float,
+    int8_acc: float,
+    ms: float,
+    batches: tuple[tuple[int, float], ...] = ((1, 1.0), (32, 0.2)),
+) -> dict:
     """A deploy stage summary: ONNX Runtime ``ms`` per image at batch 1 (fp32), int8 at 0.6 of
-    it, PyTorch eager at 3 times, batch 32 at a fifth of batch 1's per-image time."""
-    latency = []
+    it, PyTorch eager at 3 times; each (batch, scale) of ``batches`` at ``scale`` times batch
+    1's per-image time (by default batch 32 at a fifth)."""
+    latencies = []
     for threads in (1, 2):
-        for batch, scale in ((1, 1.0), (32, 0.2)):
+        for batch, scale in batches:
             for engine, precision, factor in (
                 ("onnxruntime", "fp32", 1.0),
                 ("onnxruntime", "int8", 0.6),
                 ("torch", "fp32", 3.0),
             ):
-                latency.append(
+                latencies.append(
                     {
                         "engine": engine,
                         "precision": precision,
@@ -394,13 +408,15 @@ def deployed_summary(run_name: str, fp32_acc: float, int8_acc: float, ms: float)
         "calibration_images": 256,
         "versions": {"torch": "2.14.1", "onnx": "1.23.2", "onnxruntime": "1.32.0"},
         "all_threads": 2,
-        "latency": latency,
+        "latency": latencies,
     }
 
 
-def with_deployment(inputs: table.RunInputs, int8: np.ndarray, ms: float) -> table.RunInputs:
+def with_deployment(
+    inputs: table.RunInputs, int8: np.ndarray, ms: float, **batches: object
+) -> table.RunInputs:
     fp32 = inputs.predictions.correct
-    summary = deployed_summary(inputs.run.name, fp32.mean(), int8.mean(), ms)
+    summary = deployed_summary(inputs.run.name, fp32.mean(), int8.mean(), ms, **batches)
     return table.RunInputs(
         inputs.run, inputs.metrics, inputs.curves, inputs.predictions, summary, predictions(int8)
     )
@@ -418,15 +434,16 @@ def test_deployment_section_tests_int8_and_measures_the_ratios(
     ]
     study = table.study_table(deployed, cost_rows(deployed), first_seed=0)
     tests = table.PairedTests.of(deployed)
-    latency = deployment.latency_table(deployed)
-    assert len(latency) == 3 * 12
-    summary, rows, notes = deployment.section(study, deployed, latency, tests)
+    latencies = latency.latency_table(deployed)
+    assert len(latencies) == 3 * 12
+    summary, rows, notes = latency.section(study, deployed, latencies, tests)
     header, _, *lines = rows.splitlines()
     assert "ORT/torch" in header and "int8 − fp32, points [95% CI]" in header
-    full_row, half_row, _ = lines
-    assert "| 2.000 | 1.200 | 0.33× | 0.60× |" in full_row
-    assert "| int8 costs accuracy |" in full_row and "| −4.0 [" in full_row
-    assert "| within noise |" in half_row and not CLAIMS.search(half_row)
+    full_row, half_row, _ = (cells(line) for line in lines)
+    assert full_row[3:7] == ["2.000", "1.200", "0.33×", "0.60×"]
+    assert full_row[7] == "0.240"  # int8 per image at batch 32: 2 ms x 0.6 x 0.2
+    assert full_row[-1] == "int8 costs accuracy" and full_row[-3].startswith("−4.0 [")
+    assert half_row[-1] == "within noise" and not CLAIMS.search(" ".join(half_row))
     assert "ONNX Runtime fp32 takes 0.33× PyTorch eager's time and int8 0.60× fp32's" in summary
     assert "int8 costs accuracy at 1 of 3 runs" in summary
     assert "within noise at 2" in summary
@@ -437,7 +454,7 @@ def test_deployment_section_tests_int8_and_measures_the_ratios(
         "latency only 2.0× (2.000 → 1.000 ms at batch 1)" in notes
     )
     assert "batching saves 80% of its batch-1 time" in notes
-    table_rows = deployment.deploy_table(study, deployed, latency)
+    table_rows = latency.deploy_table(study, deployed, latencies)
     assert set(table_rows["series"]) == {
         "mobilenet_v1 fp32",
         "mobilenet_v1 int8",
@@ -447,9 +464,42 @@ def test_deployment_section_tests_int8_and_measures_the_ratios(
     int8 = table_rows[(table_rows["run"] == "mobilenet_v1-1.0-1.0-0")].set_index("precision")
     assert int8.loc["int8", "latency_ms"] == pytest.approx(1.2)
     assert int8.loc["int8", "test_accuracy"] == pytest.approx(0.76)
-    assert (
-        int8.loc["int8", "test_accuracy_ci_low"] < 0.76 < int8.loc["int8", "test_accuracy_ci_high"]
-    )
+    # Wilson 95% interval of 760/1000 by hand: centre (0.76 + z²/2000) / (1 + z²/1000) =
+    # 0.759005, half-width z·√(0.76·0.24/1000 + z²/(4·1000²)) / (1 + z²/1000) = 0.026438.
+    assert int8.loc["int8", "test_accuracy_ci_low"] == pytest.approx(0.732567, abs=1e-6)
+    assert int8.loc["int8", "test_accuracy_ci_high"] == pytest.approx(0.785443, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("batches", "column", "saving"),
+    [
+        (((1, 1.0), (8, 0.5)), "int8 ms, batch 8", "At batch 8 the smaller model takes 0.500 ms"),
+        (((1, 1.0),), None, None),
+    ],
+)
+def test_the_deploy_report_follows_deploy_batch_sizes(
+    runs: list[table.RunInputs], batches: tuple, column: str | None, saving: str | None
+) -> None:
+    """deploy.batch_sizes [1, 8]: the table and the scaling sentences show batch 8, at half of
+    batch 1's time per image (1 ms → 0.5 ms for the α 0.5 run); [1]: no batched column or
+    sentence, and no empty cells."""
+    full, half, base = runs
+    deployed = [
+        with_deployment(r, r.predictions.correct, ms, batches=batches)
+        for r, ms in ((full, 2.0), (half, 1.0), (base, 8.0))
+    ]
+    study = table.study_table(deployed, cost_rows(deployed), first_seed=0)
+    latencies = latency.latency_table(deployed)
+    _, rows, notes = latency.section(study, deployed, latencies, table.PairedTests.of(deployed))
+    header = cells(rows.splitlines()[0])
+    assert not [c for line in rows.splitlines() for c in cells(line) if c in ("", "nan")]
+    assert [c for c in header if c.startswith("int8 ms, batch")] == ([column] if column else [])
+    text = notes  # the scaling bullets
+    assert "batch 32" not in rows + text
+    if saving:
+        assert saving in text and "batching saves 50% of its batch-1 time" in text
+    else:
+        assert "batching saves" not in text and "would bound it" in text
 
 
 @pytest.mark.parametrize(
@@ -474,7 +524,7 @@ def test_latency_scaling_says_which_way_it_departs_from_the_macs(
         with_deployment(base, base.predictions.correct, 8.0),
     ]
     study = table.study_table(deployed, cost_rows(deployed), first_seed=0)
-    notes = deployment.scaling_sentences(study, deployment.latency_table(deployed))
+    notes = latency.latency_scaling_sentences(study, latency.latency_table(deployed))
     # α 1 → 0.5 of V1 is the only step (one baseline run): MACs 3.6×, latency 2 ms → half_ms.
     assert len(notes) == (2 if explanation else 1)
     assert step in notes[0]

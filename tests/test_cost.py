@@ -230,15 +230,17 @@ def test_profile_grid_rows_and_normalisation(table: pd.DataFrame) -> None:
     assert (table.macs_measured == table.macs_analytic).all()
     # Normalised to the same model at α = ρ = 1 even when that point is not in the grid.
     v2 = table[table.model == "mobilenet_v2"]
-    full = cost.measured_cost(build("mobilenet_v2"), 32)
+    # The reference by the other path: analytic counting from the layer specs, no hooks.
+    full = cost.analytic_cost("mobilenet_v2", 1.0, 32)
     assert v2.macs_norm.item() == pytest.approx(v2.macs_measured.item() / full.macs)
+    assert v2.params_norm.item() == pytest.approx(v2.params_measured.item() / full.params)
     half = table[(table.model == "mobilenet_v1") & (table.width == 0.5)]
     # V1 at α = 0.5 sits just above α² = 0.25 (stem, depthwise, BN, classifier ∝ α); V2's
     # fixed 1280 head keeps its params well above that.
     assert 0.25 < half.params_norm.iloc[0] < 0.27
     assert v2.params_norm.item() > 0.3
     assert (half.params_theory == 0.25).all()
-    assert half.macs_theory.tolist() == [0.25 * 0.75**2, 0.25]
+    assert half.macs_theory.tolist() == [0.140625, 0.25]  # α²ρ²: 0.25 · 0.5625, 0.25 · 1
 
 
 def test_scaling_covers_the_grid_multipliers_at_the_other_one_fixed_at_1() -> None:
@@ -258,7 +260,7 @@ def test_scaling_covers_the_grid_multipliers_at_the_other_one_fixed_at_1() -> No
     assert v1["width"].tolist() == [0.5, 1.0] and v1["ratio"].iloc[-1] == 1.0
     assert width[width["series"] == "α²"]["ratio"].tolist() == [0.25, 1.0]
     resolution = tables["scaling_resolution"]
-    assert resolution[resolution["series"] == "ρ²"]["ratio"].tolist() == [0.75**2, 1.0]
+    assert resolution[resolution["series"] == "ρ²"]["ratio"].tolist() == [0.5625, 1.0]
     assert (resolution[resolution["series"] == "1 (params)"]["ratio"] == 1.0).all()
 
 

@@ -26,29 +26,32 @@ import pytest
 import yaml
 from PIL import Image
 
-from mobilenet_study.data import (
+from mobilenet_study.data.cifar import (
     CLASSES,
     EXTRACTED_BATCHES,
     IMAGE_FOLDER,
     OFFICIAL_ARCHIVE,
+    Split,
+)
+from mobilenet_study.data.download import fetch_archive
+from mobilenet_study.data.errors import (
     ArchiveError,
     ChecksumError,
-    DataParams,
     DownloadError,
     ImageFolderError,
     PreparedDataError,
     SourceNotFoundError,
-    Split,
-    channel_stats,
-    fetch_archive,
+)
+from mobilenet_study.data.figures import samples_figure
+from mobilenet_study.data.image_folder import read_image_folder
+from mobilenet_study.data.prepare import prepare
+from mobilenet_study.data.prepared import (
     load_split,
-    prepare,
-    read_image_folder,
     read_stats,
     read_summary,
-    samples_figure,
     save_prepared,
 )
+from mobilenet_study.data.source import DataParams
 from mobilenet_study.outputs import save_figure, write_json
 from mobilenet_study.params import ParamError
 
@@ -581,7 +584,10 @@ def test_save_load_normalization_and_samples(tmp_path: Path, folder: Path) -> No
         assert labels.dtype == np.int64
         np.testing.assert_array_equal(images, data.splits[split].images)
     stats = read_stats(tmp_path / "prepared")
-    assert (stats.mean, stats.std) == channel_stats(data.splits["train"].images)
+    # Per-channel mean and population std of the training pixels, in [0, 1] units.
+    px = data.splits["train"].images.reshape(-1, 3) / 255
+    np.testing.assert_allclose(stats.mean, px.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(stats.std, px.std(axis=0), rtol=1e-9)
     assert stats.content_hash == data.content_sha256
     write_json(tmp_path / "data.json", data.metrics())
     summary = read_summary(tmp_path / "data.json")

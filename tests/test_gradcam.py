@@ -15,7 +15,8 @@ from mobilenet_study import gradcam as gc
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import MODEL_NAMES, build
 from mobilenet_study.params import ParamError, StudyError, load_params
-from mobilenet_study.train import Preprocess, load_trained, save_model
+from mobilenet_study.training.outputs import load_trained, save_model
+from mobilenet_study.training.pipeline import Preprocess
 
 from .conftest import REPO_ROOT, PipelineRepo
 from .test_train_stage import TINY_GRID, write_image_folder
@@ -57,7 +58,8 @@ def no_hooks(model: nn.Module) -> bool:
 def direct_grad_cam(
     model: Tiny, x: torch.Tensor, classes: torch.Tensor, *, before_relu: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The formula, by autograd on a hand-written, out-of-place forward: (α, map), per image."""
+    """The formula, by autograd on a hand-written, out-of-place forward: (α, raw map at the
+    layer's resolution), per image."""
     model.eval()
     conv, bn, _ = model.features[0]
     a = bn(conv(x)) if before_relu else F.relu(bn(conv(x)))
@@ -68,9 +70,7 @@ def direct_grad_cam(
     for n in range(len(x)):
         (grad,) = torch.autograd.grad(logits[n, classes[n]], a, retain_graph=True)
         alpha = grad[n].sum(dim=(1, 2)) / (grad.shape[2] * grad.shape[3])
-        raw = torch.relu((alpha[:, None, None] * a[n]).sum(dim=0)).detach()
-        up = F.interpolate(raw[None, None], size=x.shape[-2:], mode="bilinear")[0, 0]
-        maps.append(up / up.max() if up.max() > 0 else up)
+        maps.append(torch.relu((alpha[:, None, None] * a[n]).sum(dim=0)).detach())
         alphas.append(alpha)
     return torch.stack(alphas), torch.stack(maps)
 
@@ -84,14 +84,26 @@ def test_weights_and_map_equal_the_formula(layer: str, before_relu: bool) -> Non
     x = torch.randn(4, 3, 12, 12, dtype=torch.float64)
     classes = torch.tensor([0, 3, 4, 1])
     result = gc.grad_cam_details(model, x, target_layer=layer, class_idx=classes)
-    alpha, maps = direct_grad_cam(model, x, classes, before_relu=before_relu)
+    alpha, raw = direct_grad_cam(model, x, classes, before_relu=before_relu)
     if before_relu:
         # The BN output that an in-place ReLU overwrites: the captured maps must keep negatives.
         assert (result.activations < 0).any()
     torch.testing.assert_close(result.weights, alpha)
-    torch.testing.assert_close(result.maps, maps)
+    torch.testing.assert_close(result.raw, raw)
+    # The shown maps are the raw ones through upsample_and_scale (worked by hand below).
+    torch.testing.assert_close(result.maps, gc.upsample_and_scale(raw, (12, 12)))
     assert result.maps.shape == (4, 12, 12) and result.layer == layer
     assert result.maps.amax(dim=(1, 2)).tolist() == [1.0] * 4
+
+
+def test_upsample_and_scale_by_hand() -> None:
+    """2×2 → 4×4 bilinear, align_corners=False: output i samples input i/2 - 0.25, clamped to
+    [0, 1], so a row [0, 1] becomes a = [0, .25, .75, 1] and [[0, 0], [0, 2]] becomes
+    2·outer(a, a); divided by its maximum 2: outer(a, a). Each map has its own maximum."""
+    raw = torch.tensor([[[0.0, 0.0], [0.0, 2.0]], [[4.0, 0.0], [0.0, 0.0]]], dtype=torch.float64)
+    a = torch.tensor([0.0, 0.25, 0.75, 1.0], dtype=torch.float64)
+    expected = torch.stack([torch.outer(a, a), torch.outer(a.flip(0), a.flip(0))])
+    torch.testing.assert_close(gc.upsample_and_scale(raw, (4, 4)), expected)
 
 
 def models_under_test(name: str, trained: bool) -> nn.Module:
@@ -324,7 +336,12 @@ def test_load_trained_round_trip(tmp_path: Path) -> None:
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     explanation = gc.explain(trained, images, "features.5")
     assert explanation.inputs.shape == (3, 16, 16, 3) and explanation.maps.shape == (3, 16, 16)
-    assert np.all((explanation.confidence >= 0) & (explanation.confidence <= 1))
+    # The softmax probability of the arg-max of 10 classes is at least 1/10.
+    assert np.all((explanation.confidence >= 0.1) & (explanation.confidence <= 1))
+    with torch.no_grad():
+        batch = torch.from_numpy(images).permute(0, 3, 1, 2)
+        logits = trained.model.eval()(preprocess(batch))
+    np.testing.assert_array_equal(explanation.predicted, logits.argmax(dim=1).numpy())
 
 
 # ----------------------------------------------------------------------------- the stage

@@ -36,23 +36,6 @@ TINY_STUDY = {
     "cost.repeats": 3,
     "gradcam.runs": GRADCAM_RUNS,
     "gradcam.images_per_class": 1,
-    # The theory stages in a few seconds.
-    "theory.images": 16,
-    "theory.plain.depth": 6,
-    "theory.plain.widths": [4, 4, 8],
-    "theory.symmetry.steps": 4,
-    "theory.symmetry.batch_size": 8,
-    "theory.symmetry.log_every": 2,
-    "theory.init_training.steps": 4,
-    "theory.init_training.batch_size": 8,
-    "theory.init_training.log_every": 2,
-    "theory.degradation.depths": [8, 14],
-    "theory.degradation.widths": [4, 4, 8],
-    "theory.degradation.steps": 4,
-    "theory.degradation.batch_size": 8,
-    "theory.degradation.log_every": 2,
-    "theory.gradcam.run": "mobilenet_v1-0.25-0.5-0",
-    "theory.gradcam.images_per_class": 1,
 }
 EXPERIMENT = "reference-wider"
 CHANGE = "grid.reference.widths=[0.375]"  # the reference run at α 0.375 instead of 0.125
@@ -113,7 +96,7 @@ def test_aggregate_builds_the_study(study: PipelineRepo) -> None:
     assert "png image-folder mirror" in text and "**Training device:** cpu" in text
     assert "Each point was trained once (seed 0)" in text
     assert "## MobileNet V1 against the baseline CNN, point by point" in text
-    assert "| 0.25 | 0.5 |" in text and "McNemar p" in text
+    assert re.search(r"\| 0\.25 +\| 0\.5 +\|", text) and "McNemar p" in text
     for name in ("study/accuracy_vs_macs", "study/curves", "study/confusion", "cost/scaling_width"):
         assert f"(../plots/{name}.png)" in text
         assert (path / f"plots/{name}.png").stat().st_size > 1000

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilenet_study.data import CLASSES
+from mobilenet_study.data.cifar import CLASSES
 
 from .conftest import PipelineRepo, make_pipeline_repo
 
@@ -35,6 +35,24 @@ TINY_GRID = {
     "deploy.batch_sizes": [1, 4],
     "deploy.warmup": 0,
     "deploy.repeats": 3,
+    # The theory stages in a few seconds (a full `dvc repro` runs them too).
+    "theory.images": 16,
+    "theory.draws": 2,
+    "theory.plain.depth": 6,
+    "theory.plain.widths": [4, 4, 8],
+    "theory.symmetry.steps": 4,
+    "theory.symmetry.batch_size": 8,
+    "theory.symmetry.log_every": 2,
+    "theory.init_training.steps": 4,
+    "theory.init_training.batch_size": 8,
+    "theory.init_training.log_every": 2,
+    "theory.degradation.depths": [8, 14],
+    "theory.degradation.widths": [4, 4, 8],
+    "theory.degradation.steps": 4,
+    "theory.degradation.batch_size": 8,
+    "theory.degradation.log_every": 2,
+    "theory.gradcam.run": "mobilenet_v1-0.25-0.5-0",
+    "theory.gradcam.images_per_class": 1,
 }
 
 

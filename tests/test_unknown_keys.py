@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from mobilenet_study.cost import CostSettings
-from mobilenet_study.data import DataParams
+from mobilenet_study.data.source import DataParams
 from mobilenet_study.deploy import DeployParams
 from mobilenet_study.gradcam import GradCamParams
 from mobilenet_study.grid import Grid
 from mobilenet_study.params import SECTIONS, UnknownKeyError, load_params
 from mobilenet_study.residual_exercise import ConvGradParams, ResidualParams
 from mobilenet_study.theory.config import TheoryParams
-from mobilenet_study.train import TrainParams
+from mobilenet_study.training.recipe import TrainParams
 
 from .conftest import REPO_ROOT, PipelineRepo
 from .test_train_stage import TINY_GRID, write_image_folder

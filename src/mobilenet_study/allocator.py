@@ -7,9 +7,9 @@ step then maps new pages and takes a page fault on each first touch. Measured on
 machine (one epoch of MobileNet V1 α = ρ = 1 on 10,000 images): 13.4 million minor faults and
 39 s of kernel time in 98 s of CPU time, and 1.66x the images per second once glibc keeps the
 memory; benchmarks/allocator.py measures both side by side (results in benchmarks/results/).
-Setting them in-process (mallopt, from :func:`mobilenet_study.train.train`) rather than through
-MALLOC_* environment variables gives every way of training the fix: the stages, `make`, the
-queue's workers, the benchmarks and the tests.
+Setting them in-process (mallopt, from :func:`mobilenet_study.training.loop.train`) rather
+than through MALLOC_* environment variables gives every way of training the fix: the stages,
+`make`, the queue's workers, the benchmarks and the tests.
 """
 
 from __future__ import annotations

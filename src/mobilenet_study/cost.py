@@ -27,7 +27,14 @@ from torch import nn
 
 from mobilenet_study import params as p
 from mobilenet_study.data.cifar import CLASSES
-from mobilenet_study.grid import BASE_RESOLUTION, GridPoint, input_size
+from mobilenet_study.grid import (
+    BASE_RESOLUTION,
+    MULTIPLIERS,
+    WIDTH,
+    GridPoint,
+    input_size,
+    multiplier,
+)
 from mobilenet_study.models import LayerSpec, build, layer_specs
 
 # Measured counts live with the models: the training stage reports them too.
@@ -316,7 +323,7 @@ def scaling_tables(scaling: pd.DataFrame) -> dict[str, pd.DataFrame]:
     and against ρ (at α = 1: ``scaling_resolution``), beside α² and ρ² (and 1, for params
     against ρ). The ``series`` column is what the plot template colours by."""
     out: dict[str, pd.DataFrame] = {}
-    for axis, fixed, symbol in (("width", "resolution", "α"), ("resolution", "width", "ρ")):
+    for axis, fixed, symbol in ((m.name, m.other, m.symbol) for m in MULTIPLIERS):
         rows = scaling[np.isclose(scaling[fixed], 1.0)].sort_values(["model", axis])
         parts = []
         for model, group in rows.groupby("model", sort=False):
@@ -358,14 +365,10 @@ def scaling_figure(table: pd.DataFrame, axis: str) -> Any:
     (``axis="resolution"``, at α = 1), beside the theory curves, with the reasons for the
     deviations written under the panels. ``table``: :func:`scaling_table` (or any table with
     its columns)."""
-    if axis not in ("width", "resolution"):
-        raise ValueError(f"axis must be width or resolution, got {axis!r}")
+    varied = multiplier(axis)
     plt = pyplot()
-    fixed, symbol, other, note = (
-        ("resolution", "α", "ρ", WIDTH_NOTE)
-        if axis == "width"
-        else ("width", "ρ", "α", RESOLUTION_NOTE)
-    )
+    fixed, symbol, other = varied.other, varied.symbol, varied.other_symbol
+    note = WIDTH_NOTE if varied == WIDTH else RESOLUTION_NOTE
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
     rows = table[np.isclose(table[fixed], 1.0)]
     grid_x = np.linspace(0.0, max(1.0, float(table[axis].max())), 200)

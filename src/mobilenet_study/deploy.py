@@ -39,11 +39,10 @@ from mobilenet_study.cost import summarize_times
 from mobilenet_study.models import ConvBNAct
 from mobilenet_study.params import StudyError
 from mobilenet_study.stage import usable_cpus
-from mobilenet_study.train import Preprocess, TrainedModel
+from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.pipeline import Preprocess
 
 INPUT, OUTPUT = "images", "logits"
-PRECISIONS = ("fp32", "int8")
-ENGINES = ("onnxruntime", "torch")
 MAX_BATCH = 4096
 
 
@@ -74,6 +73,10 @@ class DeployParams:
             warmup=p.integer(params, f"{s}.warmup", low=0),
             repeats=p.integer(params, f"{s}.repeats", low=3),
         )
+
+
+# ONNX and ONNX Runtime are imported where they are used: about a second of import time that
+# the aggregate stage (which reads this module's paths and settings) should not pay.
 
 
 def onnx_versions() -> dict[str, str]:

@@ -6,8 +6,8 @@ upsampled bilinearly to the input size and divided by its maximum (per image; an
 map stays zero). :func:`grad_cam` is the public entry point.
 
 Below it: what the `gradcam` stage needs to render a trained run (loaded by
-:func:`mobilenet_study.train.load_trained`): its params, the seeded choice of test images, and
-the figure.
+:func:`mobilenet_study.training.outputs.load_trained`): its params, the seeded choice of test
+images, and the figure.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilenet_study import params as p
+from mobilenet_study.grid import MIN_INPUT_SIZE, Grid
 from mobilenet_study.params import StudyError
-from mobilenet_study.train import TrainedModel
+from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.pipeline import Preprocess
 
 # --------------------------------------------------------------------------------------------
 # Grad-CAM itself
@@ -258,8 +260,6 @@ class GradCamParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> GradCamParams:
-        from mobilenet_study.grid import MIN_INPUT_SIZE, Grid
-
         s = GRADCAM_SECTION
         p.known_keys(params, s, [field.name for field in fields(cls)])
         trained = [run.name for run in Grid.from_params(params).runs]
@@ -334,7 +334,6 @@ class Explanation:
 
 def explain(trained: TrainedModel, images: np.ndarray, layer: str) -> Explanation:
     """Grad-CAM of each uint8 (N, 32, 32, 3) image for the class the model predicts."""
-    from mobilenet_study.train import Preprocess  # the preprocessing training used
 
     device = next(trained.model.parameters()).device
     preprocess = Preprocess.create(trained.mean, trained.std, trained.input_size, device)
@@ -365,6 +364,7 @@ def gradcam_figure(
 ) -> Any:
     """``per_row`` images a row (one row per class, as :func:`select_images` orders them): for
     each, the model's input and the Grad-CAM overlay, with the true and predicted class."""
+    # Only the figure needs matplotlib; Grad-CAM itself (grad_cam) is used without it.
     from matplotlib import cm
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure

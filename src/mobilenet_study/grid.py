@@ -31,6 +31,30 @@ TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
 AXES = ("models", "widths", "resolutions")  # a block's keys: their cross product is its points
 
 
+@dataclass(frozen=True)
+class Multiplier:
+    """One of the paper's two multipliers: its column in the study's tables, its symbol, and
+    the other multiplier's (held fixed when this one varies)."""
+
+    name: str
+    symbol: str
+    other: str
+    other_symbol: str
+
+
+WIDTH = Multiplier("width", "α", "resolution", "ρ")
+RESOLUTION = Multiplier("resolution", "ρ", "width", "α")
+MULTIPLIERS = (WIDTH, RESOLUTION)
+
+
+def multiplier(name: str) -> Multiplier:
+    """The multiplier whose column is ``name`` ("width" or "resolution")."""
+    for found in MULTIPLIERS:
+        if found.name == name:
+            return found
+    raise ValueError(f"a multiplier is width or resolution, got {name!r}")
+
+
 def input_size(resolution: float) -> int:
     """Input side for resolution multiplier ρ: round(ρ · 32), halves rounded up."""
     return math.floor(resolution * BASE_RESOLUTION + 0.5)

@@ -92,6 +92,8 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def pyplot() -> Any:
     """matplotlib.pyplot on the headless Agg backend (stages run without a display)."""
+    # Imported on first use: the backend must be chosen before pyplot loads, and stages that
+    # draw nothing do not pay for matplotlib.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +104,7 @@ def pyplot() -> Any:
 
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 120) -> None:
     """Save a matplotlib figure atomically and close it."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # loaded already: ``fig`` came from pyplot()
 
     try:
         with atomic_path(path) as tmp:

@@ -193,24 +193,6 @@ def items(params: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def number_list(
-    params: Mapping[str, Any],
-    key: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-) -> tuple[float, ...]:
-    """A non-empty list of distinct numbers, each checked by :func:`as_number`."""
-    value = items(params, key)
-    numbers = tuple(
-        as_number(f"{key}[{i}]", entry, low=low, high=high, low_inclusive=low_inclusive)
-        for i, entry in enumerate(value)
-    )
-    distinct(key, value)  # the list as written, in the message
-    return numbers
-
-
 def integer_list(
     params: Mapping[str, Any], key: str, *, low: int | None = None, high: int | None = None
 ) -> tuple[int, ...]:

@@ -63,6 +63,7 @@ QUICK_OVERRIDES: dict[str, Any] = {
     "deploy.repeats": 10,
     # The theory stages in seconds: a 12-layer plain net, ResNet-8/14 of 8/16/32 filters.
     "theory.images": 64,
+    "theory.draws": 2,
     "theory.plain.depth": 12,
     "theory.plain.widths": [8, 16, 16],
     "theory.symmetry.steps": 20,
@@ -212,11 +213,13 @@ def threads_per_worker(count: int) -> int:
 
 
 def queue_states(names: Sequence[str]) -> dict[str, str]:
-    """``dvc queue status`` for ``names``: Queued, Running, Success or Failed (absent: gone)."""
-    status = subprocess.run(["dvc", "queue", "status"], capture_output=True, text=True).stdout
-    # Rows: task, name, created (date and time), status.
-    rows = [line.split() for line in status.splitlines()]
-    states = {row[1]: row[-1] for row in rows if len(row) >= 4 and row[1] in names}
+    """Each named queued experiment's state, from DVC's own queue API (what `dvc queue status`
+    prints): Queued, Running, Success or Failed; ``missing`` if the queue has no such name."""
+    from dvc.repo import Repo  # a slow import that only `make shards` needs
+
+    with Repo() as repo:
+        entries = repo.experiments.celery_queue.status()
+    states = {entry["name"]: entry["status"] for entry in entries if entry.get("name") in names}
     return {name: states.get(name, "missing") for name in names}
 
 
@@ -236,7 +239,7 @@ def remote_check() -> None:
         raise StudyError(
             "no default DVC remote: shards meet in one. Set it once and commit .dvc/config, "
             "e.g. `dvc remote add -d storage s3://bucket/mobilenet-study` (or gs://, "
-            "ssh://host/path, or a shared folder path); see README, 'Scaling out'."
+            "ssh://host/path, or a shared folder path); see docs/scaling-out.md."
         )
 
 

@@ -9,7 +9,7 @@ round-robin would leave one shard with most of the work.
 
 A run trained in any shard is the same DVC stage everywhere (its command, code, ``train``
 params and the content of ``data/prepared``), so the run-cache entry one machine pushes is a hit
-on every other: that is how the shards are put back together (README, "Scaling out").
+on every other: that is how the shards are put back together (docs/scaling-out.md).
 """
 
 from __future__ import annotations

@@ -3,85 +3,18 @@
 Sources (``data.source`` in params.yaml, the kind detected): the official python archive by
 URL or local path, its extracted ``cifar-10-batches-py/`` folder, or an image-folder mirror.
 The output is ``data/prepared/{train,test}.npz`` and ``summary.json`` beside them, plus
-``metrics/data.json``; later stages use :func:`load_split`, :func:`read_stats` and
-:func:`read_summary`, never the source.
+``metrics/data.json``.
+
+This file imports none of the modules, so that a stage that only reads the prepared data does
+not depend on the code that fetches it (and a change there retrains nothing):
+
+- :mod:`.cifar`: the dataset's facts (classes, image shape, splits) and :class:`~.cifar.Split`.
+- :mod:`.prepared`: the prepared copy — saving it, and reading it back
+  (:func:`~.prepared.load_split`, :func:`~.prepared.read_stats`, :func:`~.prepared.read_summary`);
+  what every later stage uses.
+- :mod:`.prepare`: the `download` stage's work: from any source kind to prepared arrays.
+- :mod:`.source`: params.yaml `data:` and which kind of source a path or URL is.
+- :mod:`.download`, :mod:`.archive`, :mod:`.image_folder`: fetching the archive, reading the
+  archive or its batches, decoding an image folder.
+- :mod:`.errors`: the one-paragraph errors each failure gives; :mod:`.figures`: the samples.
 """
-
-from mobilenet_study.data.archive import read_archive, read_batches_dir
-from mobilenet_study.data.cifar import CLASSES, IMAGE_SHAPE, SPLITS, Split
-from mobilenet_study.data.download import fetch_archive, file_md5
-from mobilenet_study.data.errors import (
-    ArchiveError,
-    ChecksumError,
-    DataError,
-    DownloadError,
-    ImageFolderError,
-    PreparedDataError,
-    SourceNotFoundError,
-)
-from mobilenet_study.data.figures import samples_figure
-from mobilenet_study.data.image_folder import read_image_folder
-from mobilenet_study.data.prepared import (
-    DOWNLOAD_DIR,
-    METRICS_FILE,
-    PLOTS_DIR,
-    PREPARED_DIR,
-    DataSummary,
-    PreparedData,
-    PreparedStats,
-    channel_stats,
-    content_sha256,
-    load_split,
-    prepare,
-    read_stats,
-    read_summary,
-    save_prepared,
-)
-from mobilenet_study.data.source import (
-    EXTRACTED_BATCHES,
-    IMAGE_FOLDER,
-    OFFICIAL_ARCHIVE,
-    DataParams,
-    Source,
-    detect_source,
-)
-
-__all__ = [
-    "CLASSES",
-    "DOWNLOAD_DIR",
-    "EXTRACTED_BATCHES",
-    "IMAGE_FOLDER",
-    "IMAGE_SHAPE",
-    "METRICS_FILE",
-    "OFFICIAL_ARCHIVE",
-    "PLOTS_DIR",
-    "PREPARED_DIR",
-    "SPLITS",
-    "ArchiveError",
-    "ChecksumError",
-    "DataError",
-    "DataParams",
-    "DataSummary",
-    "DownloadError",
-    "ImageFolderError",
-    "PreparedData",
-    "PreparedDataError",
-    "PreparedStats",
-    "Source",
-    "SourceNotFoundError",
-    "Split",
-    "channel_stats",
-    "content_sha256",
-    "detect_source",
-    "fetch_archive",
-    "file_md5",
-    "load_split",
-    "prepare",
-    "read_archive",
-    "read_batches_dir",
-    "read_image_folder",
-    "read_stats",
-    "read_summary",
-    "samples_figure",
-    "save_prepared",
-]

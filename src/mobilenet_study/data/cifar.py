@@ -24,6 +24,11 @@ CLASSES: tuple[str, ...] = (
 # defaults; quoted here only in error messages that tell the user how to get back to them).
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+# The kinds of copy `data.source` can name (detected by mobilenet_study.data.source), recorded in
+# metrics/data.json and read back by the reports.
+OFFICIAL_ARCHIVE = "official_archive"
+EXTRACTED_BATCHES = "extracted_batches"
+IMAGE_FOLDER = "image_folder"
 IMAGE_SIZE = 32
 CHANNELS = 3
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)

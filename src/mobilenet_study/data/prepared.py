@@ -20,25 +20,16 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from mobilenet_study.data.archive import read_archive, read_batches_dir
-from mobilenet_study.data.cifar import CHANNELS, SPLITS, Split
-from mobilenet_study.data.download import fetch_archive, file_md5
-from mobilenet_study.data.errors import ChecksumError, DataError, PreparedDataError
-from mobilenet_study.data.image_folder import read_image_folder
-from mobilenet_study.data.source import (
-    EXTRACTED_BATCHES,
-    IMAGE_FOLDER,
-    OFFICIAL_ARCHIVE,
-    DataParams,
-    Source,
-    detect_source,
-)
+from mobilenet_study.data.cifar import CHANNELS, IMAGE_FOLDER, SPLITS, Split
+from mobilenet_study.data.errors import PreparedDataError
 from mobilenet_study.outputs import atomic_dir
+
+if TYPE_CHECKING:  # the type only: reading prepared data needs none of the source readers
+    from mobilenet_study.data.source import Source
 
 T = TypeVar("T")
 # The download stage's outputs, as dvc.yaml names them (paths relative to the repository root).
@@ -46,9 +37,6 @@ PREPARED_DIR = Path("data/prepared")
 SUMMARY_NAME = "summary.json"  # inside PREPARED_DIR
 METRICS_FILE = Path("metrics/data.json")
 PLOTS_DIR = Path("plots/data")
-# Where a downloaded archive is kept between runs (git-ignored, not a DVC output): a rerun
-# with the same md5 reuses it instead of fetching 163 MiB again.
-DOWNLOAD_DIR = Path("data/downloads")
 # What the official archive's arrays are: lossless, the reference copy of CIFAR-10.
 RAW_FORMAT = "raw"
 LOSSY_FORMATS = frozenset({"jpeg"})
@@ -86,61 +74,6 @@ class PreparedData:
             "normalization": {"mean": list(self.mean), "std": list(self.std)},
             "content_sha256": self.content_sha256,
         }
-
-
-def prepare(
-    params: DataParams,
-    *,
-    root: str | Path,
-    download_dir: str | Path,
-    workers: int | None = None,
-    progress: bool = True,
-) -> PreparedData:
-    """Fetch or read CIFAR-10 from ``params.source`` and compute its statistics.
-
-    ``root`` resolves relative local paths; a URL is downloaded into ``download_dir``.
-    ``workers`` decoding processes read an image folder (default: the usable CPUs).
-    """
-    source = detect_source(params.source, root)
-    if source.kind == OFFICIAL_ARCHIVE:
-        if source.is_url:
-            url = str(source.location)
-            name = Path(urlparse(url).path).name or "cifar-10-python.tar.gz"
-            archive = fetch_archive(
-                url,
-                Path(download_dir) / name,
-                md5=params.md5,
-                timeout_s=params.timeout_s,
-                retries=params.retries,
-                progress=progress,
-            )
-        else:
-            archive = Path(source.location)
-            _check_local_md5(archive, params.md5)
-        splits, image_format = read_archive(archive), RAW_FORMAT
-    elif source.kind == EXTRACTED_BATCHES:
-        splits, image_format = read_batches_dir(source.location), RAW_FORMAT
-    else:
-        assert source.kind == IMAGE_FOLDER
-        splits, image_format = read_image_folder(source.location, workers=workers)
-    for split in SPLITS:
-        if len(splits[split]) == 0:
-            raise DataError(
-                f"{source.location}: the {split} split has no images. A usable source has both "
-                "a train and a test split; point `data.source` at a complete copy of CIFAR-10."
-            )
-    mean, std = channel_stats(splits["train"].images)
-    return PreparedData(source, image_format, splits, mean, std, content_sha256(splits))
-
-
-def _check_local_md5(archive: Path, md5: str) -> None:
-    got = file_md5(archive)
-    if got != md5:
-        raise ChecksumError(
-            f"{archive} has md5 {got}, not the {md5} that `data.md5` expects: it is not the "
-            "official cifar-10-python.tar.gz, or it is damaged (truncated copy?). Get a fresh "
-            f"copy; or, if this archive is meant to differ, set `data.md5: {got}`."
-        )
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -15,13 +15,14 @@ from typing import Any
 
 from mobilenet_study import params as p
 from mobilenet_study.data.archive import BATCHES_DIR, MEMBERS
-from mobilenet_study.data.cifar import OFFICIAL_URL, SPLITS
+from mobilenet_study.data.cifar import (
+    EXTRACTED_BATCHES,
+    IMAGE_FOLDER,
+    OFFICIAL_ARCHIVE,
+    OFFICIAL_URL,
+    SPLITS,
+)
 from mobilenet_study.data.errors import LOCAL_COPY_HINT, SourceNotFoundError
-
-OFFICIAL_ARCHIVE = "official_archive"
-EXTRACTED_BATCHES = "extracted_batches"
-IMAGE_FOLDER = "image_folder"
-KINDS = (OFFICIAL_ARCHIVE, EXTRACTED_BATCHES, IMAGE_FOLDER)
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.grid import MULTIPLIERS
 from mobilenet_study.outputs import pyplot
 from mobilenet_study.study.table import first_seed_runs, point_label
 
@@ -99,9 +100,8 @@ def accuracy_vs_multipliers_figure(table: pd.DataFrame) -> Any:
     plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     first = first_seed_runs(table)
-    for panel, (axis, other, symbol, other_symbol) in zip(
-        panels, (("width", "resolution", "α", "ρ"), ("resolution", "width", "ρ", "α")), strict=True
-    ):
+    for panel, m in zip(panels, MULTIPLIERS, strict=True):
+        axis, other, symbol, other_symbol = m.name, m.other, m.symbol, m.other_symbol
         for (model, fixed), group in first.groupby(["model", other], sort=True):
             group = group.sort_values(axis)
             panel.errorbar(
@@ -173,7 +173,7 @@ def series_tables(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     against ρ (per model and α)."""
     out: dict[str, pd.DataFrame] = {}
     accuracy = ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high"]
-    for axis, other, symbol in (("width", "resolution", "ρ"), ("resolution", "width", "α")):
+    for axis, other, symbol in ((m.name, m.other, m.other_symbol) for m in MULTIPLIERS):
         frame = first_seed_runs(table)[["run", "model", "width", "resolution", *accuracy]].copy()
         frame["series"] = [
             f"{m}, {symbol} {v:g}" for m, v in zip(frame["model"], frame[other], strict=True)

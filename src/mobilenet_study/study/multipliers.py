@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from mobilenet_study.cost import analytic_layers
+from mobilenet_study.grid import multiplier
+from mobilenet_study.study.formatting import evidence, num, pct, verdict
 from mobilenet_study.study.stats import PairedComparison
 from mobilenet_study.study.table import PairedTests, first_seed_runs
-from mobilenet_study.study.text import evidence, num, pct, verdict
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def multiplier_changes(table: pd.DataFrame, axis: str) -> list[Change]:
 def change_sentence(change: Change, comparison: PairedComparison) -> str:
     """The step's cost ratios, and its accuracy change only as far as the paired test allows."""
     ref, other = change.reference, change.other
-    symbol, fixed_symbol = ("α", "ρ") if change.axis == "width" else ("ρ", "α")
+    varied = multiplier(change.axis)
+    symbol, fixed_symbol = varied.symbol, varied.other_symbol
     step = f"{symbol} {num(ref[change.axis])} → {num(other[change.axis])}"
     if change.axis == "resolution":
         step += f" ({ref['input_size']} → {other['input_size']} px)"
@@ -89,7 +91,7 @@ def change_sentences(table: pd.DataFrame, axis: str, tests: PairedTests) -> list
         return [
             change_sentence(c, tests.compare(c.reference["run"], c.other["run"])) for c in changes
         ]
-    symbol = "α" if axis == "width" else "ρ"
+    symbol = multiplier(axis).symbol
     return [f"Only one {symbol} was trained per model in this run, so its effect is not measured."]
 
 
@@ -118,7 +120,7 @@ def feature_sides(model: str, input_size: int) -> list[int]:
     return sides
 
 
-def scaling_sentences(scaling: pd.DataFrame) -> list[str]:
+def cost_scaling_sentences(scaling: pd.DataFrame) -> list[str]:
     """Measured MACs and params against α² (at ρ = 1) and ρ² (at α = 1), and why they differ
     (``scaling``: the cost stage's scaling table)."""
     out = []

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.deploy import DEPLOYED_DIR, paths_for
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.params import StudyError
 from mobilenet_study.study import stats
-from mobilenet_study.train import RunPaths
+from mobilenet_study.training.outputs import RunPaths
 
 COST_TABLE = Path("plots/cost/cost.csv")
 SCALING_TABLE = Path("plots/cost/scaling.csv")
@@ -147,8 +148,6 @@ def read_run(run: Run, root: str | Path = ".") -> RunInputs:
 
 def read_deployment(run: Run, root: str | Path = ".") -> tuple[dict[str, Any], Predictions]:
     """The deploy stage's summary and int8 predictions for ``run``; missing names its stage."""
-    from mobilenet_study.deploy import DEPLOYED_DIR, paths_for
-
     paths = paths_for(run.name, Path(root) / DEPLOYED_DIR)
     for path in (paths["summary"], paths["predictions"]):
         if not path.exists():

@@ -75,10 +75,9 @@ def verdict(
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+    """``frame`` as a Markdown pipe table (pandas, through tabulate), every cell as written:
+    the cells are formatted already, and tabulate must not parse them as numbers again."""
+    return frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
 
 
 def bullets(lines: Iterable[str]) -> str:

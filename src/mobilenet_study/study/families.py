@@ -9,9 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mobilenet_study.study.stats import PairedComparison
-from mobilenet_study.study.table import PairedTests, first_seed_runs, point_label
-from mobilenet_study.study.text import (
+from mobilenet_study.study.formatting import (
     WITHIN_NOISE,
     accuracy_cell,
     difference_cell,
@@ -24,6 +22,8 @@ from mobilenet_study.study.text import (
     signed_points,
     verdict,
 )
+from mobilenet_study.study.stats import PairedComparison
+from mobilenet_study.study.table import PairedTests, first_seed_runs, point_label
 
 # Howard et al. 2017, Table 4 (ImageNet, 224x224): the same network with standard convs
 # ("Conv MobileNet") against depthwise-separable ones.

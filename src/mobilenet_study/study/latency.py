@@ -3,8 +3,8 @@ int8's accuracy cost with its paired test, accuracy against deployed latency wit
 and how latency scales against α², ρ² and MACs.
 
 The deployment latency is ONNX Runtime's at batch 1 on one thread (one image at a time, on one
-core: the phone case); batch 32 shows how much of it batching saves (costs per call, and
-weights loaded once for many images).
+core: the phone case); the largest batch of `deploy.batch_sizes` shows how much of it
+batching saves (costs per call, and weights loaded once for many images).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import gmean
 
+from mobilenet_study.grid import MULTIPLIERS
 from mobilenet_study.outputs import pyplot
 from mobilenet_study.study import stats
 from mobilenet_study.study.figures import finish_accuracy_axes, percent_errors
-from mobilenet_study.study.table import PairedTests, RunInputs, first_seed_runs, frontier_within
-from mobilenet_study.study.text import (
+from mobilenet_study.study.formatting import (
     accuracy_cell,
     bullets,
     difference_cell,
@@ -29,6 +30,7 @@ from mobilenet_study.study.text import (
     pct,
     verdict,
 )
+from mobilenet_study.study.table import PairedTests, RunInputs, first_seed_runs, frontier_within
 
 DEPLOYED = {"batch_size": 1, "threads": 1}  # the latency the frontier and the table use
 LATENCY_COLUMNS = (
@@ -116,13 +118,21 @@ def _ms(value: float) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
-def runs_table(
+def batched_size(latency: pd.DataFrame) -> int | None:
+    """The largest batch size timed (deploy.batch_sizes), if any is larger than 1: the one
+    the report shows batching's saving at."""
+    largest = int(latency["batch_size"].max())
+    return largest if largest > 1 else None
+
+
+def deploy_runs_table(
     study: pd.DataFrame, deployed: pd.DataFrame, latency: pd.DataFrame, tests: PairedTests
 ) -> str:
     """Per first-seed run: latency at batch 1 on one thread (PyTorch eager, ORT fp32, ORT int8),
-    the ratios, int8 per image at batch 32, and int8's accuracy against the trained model's
-    (``deployed``: :func:`deploy_table`) with its paired test."""
+    the ratios, int8 per image at the largest timed batch, and int8's accuracy against the
+    trained model's (``deployed``: :func:`deploy_table`) with its paired test."""
     int8 = deployed[deployed["precision"] == "int8"].set_index("run")
+    batched = batched_size(latency)
     rows = []
     for _, row in first_seed_runs(study).iterrows():
         run = row["run"]
@@ -139,8 +149,14 @@ def runs_table(
                 "ORT int8 ms": _ms(int8_ms),
                 "ORT/torch": f"{fp32_ms / torch_ms:.2f}×",
                 "int8/fp32": f"{int8_ms / fp32_ms:.2f}×",
-                "int8 ms, batch 32": _ms(
-                    _latency(latency, run, "onnxruntime", "int8", batch_size=32)
+                **(
+                    {
+                        f"int8 ms, batch {batched}": _ms(
+                            _latency(latency, run, "onnxruntime", "int8", batch_size=batched)
+                        )
+                    }
+                    if batched
+                    else {}
                 ),
                 "fp32 acc. [95% CI]": accuracy_cell(row),
                 "int8 acc. [95% CI]": accuracy_cell(int8.loc[run]),
@@ -153,8 +169,9 @@ def runs_table(
 
 
 def _geometric_mean(values: Sequence[float]) -> float:
+    """scipy's geometric mean of the finite, positive ratios (nan if there are none)."""
     values = [v for v in values if np.isfinite(v) and v > 0]
-    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+    return float(gmean(values)) if values else float("nan")
 
 
 def summary_sentences(
@@ -226,15 +243,18 @@ def frontier_sentence(table: pd.DataFrame) -> str:
 SAME_RATIO = 1.1
 
 
-def scaling_sentences(study: pd.DataFrame, latency: pd.DataFrame) -> list[str]:
+def latency_scaling_sentences(study: pd.DataFrame, latency: pd.DataFrame) -> list[str]:
     """Deployed latency against α² and ρ² and against the MACs, for each step from the largest
-    trained α (or ρ) of a model to a smaller one; what batch 32 saves per image; and, for the
-    steps where latency and MACs part, what the measurements say about why."""
+    trained α (or ρ) of a model to a smaller one; what the largest timed batch saves per image;
+    and, for the steps where latency and MACs part, what the measurements say about why."""
     first = first_seed_runs(study)
+    batched = batched_size(latency)
     out = []
     slower = 0  # steps where latency fell less than the MACs
     faster: list[tuple[str, pd.Series, pd.Series, float, float]] = []
-    for axis, other, symbol in (("width", "resolution", "α"), ("resolution", "width", "ρ")):
+    for axis, other, symbol, other_symbol in (
+        (m.name, m.other, m.symbol, m.other_symbol) for m in MULTIPLIERS
+    ):
         for (model, fixed), rows in first.groupby(["model", other], sort=False):
             rows = rows.sort_values(axis, ascending=False)
             if len(rows) < 2:
@@ -243,13 +263,11 @@ def scaling_sentences(study: pd.DataFrame, latency: pd.DataFrame) -> list[str]:
             ref_ms = _latency(latency, reference["run"], "onnxruntime", "fp32")
             for _, row in rows.iloc[1:].iterrows():
                 ms = _latency(latency, row["run"], "onnxruntime", "fp32")
-                batch32 = _latency(latency, row["run"], "onnxruntime", "fp32", batch_size=32)
                 theory = (reference[axis] / row[axis]) ** 2
                 macs = reference["macs_measured"] / row["macs_measured"]
                 speedup = ref_ms / ms
-                batch_saving = max(0.0, 1 - batch32 / ms) if ms > 0 else float("nan")
                 step = (
-                    f"{model} at {'ρ' if axis == 'width' else 'α'} {num(fixed)}, {symbol} "
+                    f"{model} at {other_symbol} {num(fixed)}, {symbol} "
                     f"{num(reference[axis])} → {num(row[axis])}"
                 )
                 if speedup < macs / SAME_RATIO:
@@ -263,18 +281,21 @@ def scaling_sentences(study: pd.DataFrame, latency: pd.DataFrame) -> list[str]:
                 out.append(
                     f"{step.replace(', ', ': ', 1)} cuts MACs {macs:.1f}× "
                     f"({symbol}² predicts {theory:.1f}×) {how} {speedup:.1f}× "
-                    f"({_ms(ref_ms)} → {_ms(ms)} ms at batch 1). At batch 32 the smaller model "
-                    f"takes {_ms(batch32)} ms per image: batching saves {batch_saving:.0%} of "
-                    "its batch-1 time."
+                    f"({_ms(ref_ms)} → {_ms(ms)} ms at batch 1)."
+                    + (_batching(latency, row["run"], ms, batched) if batched else "")
                 )
     if not out:
         return ["No model has two trained α or ρ values here, so no scaling is measured."]
     if slower:
+        bound = (
+            "batching's saving above bounds it, with the weights' reuse across the batch's images"
+            if batched
+            else "timing a larger batch (deploy.batch_sizes) would bound it"
+        )
         out.append(
             f"Where latency falls less than the MACs ({slower} of {len(out)} steps): a cost "
             "per call that does not shrink with the model (session and operator dispatch, "
-            "memory allocation), which batch 1 cannot spread: batching's saving above bounds "
-            "it, with the weights' reuse across the batch's images; and, in the MobileNets, "
+            f"memory allocation), which batch 1 cannot spread: {bound}; and, in the MobileNets, "
             "depthwise 3×3 convolutions, which do one multiply-add per weight and pixel with no "
             "reuse across output channels, so that their time follows the activations they "
             "read and write rather than their small share of the MACs (how they compute, not "
@@ -293,6 +314,15 @@ def scaling_sentences(study: pd.DataFrame, latency: pd.DataFrame) -> list[str]:
     return out
 
 
+def _batching(latency: pd.DataFrame, run: str, batch1_ms: float, batched: int) -> str:
+    per_image = _latency(latency, run, "onnxruntime", "fp32", batch_size=batched)
+    saving = max(0.0, 1 - per_image / batch1_ms) if batch1_ms > 0 else float("nan")
+    return (
+        f" At batch {batched} the smaller model takes {_ms(per_image)} ms per image: batching "
+        f"saves {saving:.0%} of its batch-1 time."
+    )
+
+
 def section(
     study: pd.DataFrame, runs: Sequence[RunInputs], latency: pd.DataFrame, tests: PairedTests
 ) -> list[str]:
@@ -300,8 +330,8 @@ def section(
     deployed = deploy_table(study, runs, latency)
     return [
         bullets(summary_sentences(study, runs, latency, tests)),
-        runs_table(study, deployed, latency, tests),
-        bullets([frontier_sentence(deployed), *scaling_sentences(study, latency)]),
+        deploy_runs_table(study, deployed, latency, tests),
+        bullets([frontier_sentence(deployed), *latency_scaling_sentences(study, latency)]),
     ]
 
 
