@@ -4,15 +4,18 @@ as many random pixels."""
 
 from pathlib import Path
 
-from mobilenet_study import data, gradcam
+from mobilenet_study import gradcam
+from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.data.prepared import PREPARED_DIR, load_split
+from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
 from mobilenet_study.theory import figures
-from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.config import TheoryParams, check_gradcam_run
 from mobilenet_study.theory.experiments import finite_or_none
 from mobilenet_study.theory.gradcam_checks import gradcam_relu
-from mobilenet_study.train import RunPaths, load_trained
+from mobilenet_study.training.outputs import RunPaths, load_trained
 
 METRICS = Path("metrics/theory/gradcam.json")
 PLOTS = Path("plots/theory/gradcam")
@@ -21,11 +24,12 @@ PLOTS = Path("plots/theory/gradcam")
 def main() -> None:
     params = load_params()
     config = TheoryParams.from_params(params)
+    check_gradcam_run(config.gradcam, [run.name for run in Grid.from_params(params).runs])
     min_side = gradcam.GradCamParams.from_params(params).min_side
     checks = config.gradcam
-    images, labels = data.load_split(data.PREPARED_DIR, "test")
-    picks = gradcam.select_images(labels, checks.images_per_class, config.seed, len(data.CLASSES))
-    trained = load_trained(RunPaths.for_run(checks.run).model, len(data.CLASSES))
+    images, labels = load_split(PREPARED_DIR, "test")
+    picks = gradcam.select_images(labels, checks.images_per_class, config.seed, len(CLASSES))
+    trained = load_trained(RunPaths.for_run(checks.run).model, len(CLASSES))
     layer = gradcam.last_block_with_side(trained.model, trained.input_size, min_side)
     per_image, summary = gradcam_relu(
         trained, images[picks], layer, checks.deleted_fraction, config.seed

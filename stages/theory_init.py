@@ -4,7 +4,7 @@ zero and constant starts, and Xavier against He in training."""
 
 from pathlib import Path
 
-from mobilenet_study import data
+from mobilenet_study.data.prepared import PREPARED_DIR, load_split, read_stats
 from mobilenet_study.outputs import atomic_dir, save_figure, write_json, write_table
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
@@ -18,8 +18,8 @@ PLOTS = Path("plots/theory/init")
 
 def main() -> None:
     config = TheoryParams.from_params(load_params())
-    images, labels = data.load_split(data.PREPARED_DIR, "train")
-    stats = data.read_stats(data.PREPARED_DIR)
+    images, labels = load_split(PREPARED_DIR, "train")
+    stats = read_stats(PREPARED_DIR)
     outcome = experiments.initialisation(
         config, TrainingImages.from_arrays(images, labels, stats.mean, stats.std)
     )

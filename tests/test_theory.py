@@ -13,9 +13,10 @@ import pytest
 import torch
 from scipy import signal
 
+from mobilenet_study.grid import Grid
 from mobilenet_study.params import ParamError, load_params
 from mobilenet_study.theory import experiments, nets
-from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.config import TheoryParams, check_gradcam_run
 from mobilenet_study.theory.propagation import measure
 from mobilenet_study.theory.symmetry import distinct_filters
 
@@ -137,7 +138,7 @@ def test_orderings_on_made_up_curves() -> None:
     )
 
     def run(error: float, grad: float) -> dict[str, float]:
-        return {"final_train_error": error, "first_layer_grad_norm_mean": grad}
+        return {"final_train_error": error, "first_layer_grad_norm_final": grad}
 
     runs = {
         "plain-20": run(0.4, 1.0),
@@ -165,7 +166,6 @@ def test_nan_becomes_null_for_json() -> None:
     [
         ("degradation.depths", [20, 21], "6n + 2"),
         ("plain.widths", [16, 32], "three stage widths"),
-        ("gradcam.run", "mobilenet_v1-9-9-0", "a trained run of the grid"),
         ("symmetry.log_every", 1000, "must not exceed"),
         ("init_training.lr", 0, "allowed: a number in (0.0, 10.0]"),
     ],
@@ -180,3 +180,12 @@ def test_bad_values_are_refused_with_the_key(key: str, value: object, message: s
     with pytest.raises(ParamError, match=f"`theory.{key}") as caught:
         TheoryParams.from_params(params)
     assert message in str(caught.value)
+
+
+def test_the_gradcam_run_must_be_in_the_grid() -> None:
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["theory"]["gradcam"]["run"] = "mobilenet_v1-9-9-0"
+    config = TheoryParams.from_params(params)  # the grid is not this section's business...
+    runs = [run.name for run in Grid.from_params(params).runs]
+    with pytest.raises(ParamError, match=r"`theory\.gradcam\.run` is 'mobilenet_v1-9-9-0'"):
+        check_gradcam_run(config.gradcam, runs)  # ...but the theory_gradcam stage's

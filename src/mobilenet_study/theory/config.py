@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -59,6 +59,7 @@ class GradCamChecks:
 class TheoryParams:
     seed: int
     images: int  # real training images in the batch the measurements at initialisation use
+    draws: int  # weight draws the propagation ratios are averaged over (seeds seed, seed + 1...)
     plain: PlainNet
     symmetry: Schedule
     init_training: Schedule
@@ -70,7 +71,6 @@ class TheoryParams:
         s = SECTION
         p.known_keys(params, s, [f.name for f in fields(cls)])
         p.known_keys(params, f"{s}.plain", [f.name for f in fields(PlainNet)])
-        p.known_keys(params, f"{s}.gradcam", [f.name for f in fields(GradCamChecks)])
         depths = p.integer_list(params, f"{s}.degradation.depths", low=8, high=MAX_DEPTH)
         for i, depth in enumerate(depths):
             if (depth - 2) % 6:
@@ -82,6 +82,7 @@ class TheoryParams:
         return cls(
             seed=p.integer(params, f"{s}.seed", low=0),
             images=p.integer(params, f"{s}.images", low=2, high=10_000),
+            draws=p.integer(params, f"{s}.draws", low=1, high=1000),
             plain=PlainNet(
                 depth=p.integer(params, f"{s}.plain.depth", low=4, high=MAX_DEPTH),
                 widths=_widths(params, f"{s}.plain.widths"),
@@ -118,18 +119,23 @@ def _schedule(params: Mapping[str, Any], key: str, extra: tuple[str, ...] = ()) 
 
 
 def _gradcam(params: Mapping[str, Any], key: str) -> GradCamChecks:
-    from mobilenet_study.grid import Grid  # the grid says which runs exist
-
-    trained = [run.name for run in Grid.from_params(params).runs]
-    run = p.text(params, f"{key}.run")
-    if run not in trained:
-        raise p.ParamError(
-            f"{key}.run", run, f"allowed: a trained run of the grid: {', '.join(trained)}"
-        )
+    p.known_keys(params, key, [f.name for f in fields(GradCamChecks)])
     return GradCamChecks(
-        run=run,
+        run=p.text(params, f"{key}.run"),
         images_per_class=p.integer(params, f"{key}.images_per_class", low=1, high=1000),
         deleted_fraction=p.number(
             params, f"{key}.deleted_fraction", low=0.0, high=1.0, low_inclusive=False
         ),
     )
+
+
+def check_gradcam_run(checks: GradCamChecks, trained: Sequence[str]) -> None:
+    """``theory.gradcam.run`` must name a run of the grid (``trained``, the runs' names). The
+    `theory_gradcam` stage checks it at load; the other theory stages do not read the grid,
+    so that a change to the models' code does not rerun them."""
+    if checks.run not in trained:
+        raise p.ParamError(
+            f"{SECTION}.gradcam.run",
+            checks.run,
+            f"allowed: a trained run of the grid: {', '.join(trained)}",
+        )

@@ -18,7 +18,8 @@ import torch
 from scipy import stats
 
 from mobilenet_study.gradcam import grad_cam_details
-from mobilenet_study.train import Preprocess, TrainedModel
+from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.pipeline import Preprocess
 
 
 @dataclass(frozen=True)
