@@ -33,14 +33,16 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mobilenet_study.data.prepared import METRICS_FILE as DATA_METRICS
+from mobilenet_study.data.prepared import read_summary
 from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, write_text
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.profiles import PROFILES, run_log
 from mobilenet_study.stage import usable_cpus
+from mobilenet_study.study.formatting import accuracy_cell, markdown_table, p_value, pct
 from mobilenet_study.study.stats import ALPHA
 from mobilenet_study.study.table import PairedTests, Predictions, first_seed_runs
-from mobilenet_study.study.text import accuracy_cell, markdown_table, p_value, pct
 
 RESULTS_DIR = Path("results")
 STUDY_TABLE = Path("plots/study/study.csv")
@@ -52,8 +54,6 @@ VERSUS_HEADING = "## MobileNet V1 against the baseline CNN, point by point"
 README = Path("README.md")
 README_START = "<!-- results:cpu:start (written by `make results PROFILE=cpu`) -->"
 README_END = "<!-- results:cpu:end -->"
-# Files a DVC experiment run changes in the workspace: not a change of the code that ran.
-RUN_OUTPUT_FILES = ("params.yaml", "dvc.lock")
 
 # Issue 20's floors for MobileNet V1 at the widest α and largest ρ of the grid.
 FLOOR_ACCURACY = 0.70
@@ -198,17 +198,22 @@ def machine() -> dict[str, Any]:
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", *args], capture_output=True, text=True).stdout
+
+
+# What the run's code is: a change here means the results did not come from the commit alone.
+CODE_PATHS = ("src/", "stages/", "docs/theory.typ", "dvc.yaml", "pyproject.toml", "Makefile")
 
 
 def code_state() -> dict[str, Any]:
-    """The commit checked out, and any file changed beside what a run itself writes."""
+    """The commit checked out, and any file of the code changed beside it (the run's own
+    outputs and params.yaml, which `dvc exp run` writes, are not code)."""
     changed = [
         line[3:]
         for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line[3:] not in RUN_OUTPUT_FILES
+        if line[3:].startswith(CODE_PATHS)
     ]
-    return {"commit": _git("rev-parse", "HEAD"), "changed_files": changed}
+    return {"commit": _git("rev-parse", "HEAD").strip(), "changed_code": changed}
 
 
 def attempts(profile: str, commit: str) -> list[dict[str, Any]]:
@@ -248,16 +253,31 @@ def hours(seconds: float) -> str:
     return f"{whole // 60} h {whole % 60:02d} min"
 
 
-def summary(profile: str, found: Sequence[Floor], report: str, record: dict[str, Any]) -> str:
-    """What the README shows: the floors, the headline figure, the V1-against-baseline table."""
+def _counts(values: pd.Series) -> str:
+    found = sorted({int(v) for v in values})
+    return " or ".join(f"{v:,}" for v in found)
+
+
+def summary(
+    profile: str,
+    found: Sequence[Floor],
+    report: str,
+    record: dict[str, Any],
+    study: pd.DataFrame,
+    data_label: str,
+) -> str:
+    """What the README shows: what was run, the floors, the headline figure and the
+    V1-against-baseline table."""
     cpu = record["machine"]
     versus = section(report, VERSUS_HEADING).replace(VERSUS_HEADING, "").strip()
     return "\n\n".join(
         [
-            f"Measured by the `{profile}` profile (`make {profile}`) on {cpu['cpus']} cores of "
-            f"an {cpu['cpu']}, commit `{record['commit'][:12]}`, in "
-            f"{hours(record['wall_seconds'])} wall time; every run tested on all "
-            "10,000 test images of the CIFAR-10 JPEG mirror. Full report: "
+            f"Measured by the `{profile}` profile (`make {profile}`, commit "
+            f"`{record['commit'][:12]}`) on {cpu['cpus']} cores ({cpu['cpu']}) in "
+            f"{hours(record['wall_seconds'])} wall time: every run trained for "
+            f"{_counts(study['epochs'])} epoch(s) on {_counts(study['train_images'])} "
+            f"training images and tested on {_counts(study['test_images'])} test images of "
+            f"CIFAR-10 ({data_label}). Full report: "
             f"[results/{profile}/report.md](results/{profile}/report.md).",
             f"![Test accuracy against MACs](results/{profile}/{HEADLINE_FIGURE})",
             "**MobileNet V1 against the baseline CNN** (the same network with standard convs):",
@@ -303,7 +323,8 @@ def publish(profile: str, out_root: Path = RESULTS_DIR) -> Path:
         pd.DataFrame([asdict(f) for f in found]).to_csv(tmp / "floors.csv", index=False)
         shutil.copy("params.yaml", tmp / "params.yaml")
         write_text(tmp / "run.json", json.dumps(record, indent=2) + "\n")
-        write_text(tmp / "summary.md", summary(profile, found, report, record) + "\n")
+        label = read_summary(DATA_METRICS).label
+        write_text(tmp / "summary.md", summary(profile, found, report, record, study, label) + "\n")
         for folder in FIGURE_DIRS:
             for png in sorted(Path(folder).glob("*.png")):
                 (tmp / folder).mkdir(parents=True, exist_ok=True)
