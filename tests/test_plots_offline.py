@@ -1,8 +1,9 @@
 """`dvc plots show` offline: a page template with Vega inlined; every plot renders, no network.
 
-The browser tests render this repository's own plots (plots/ and metrics/ are committed, so a
-fresh clone has them) with plain `dvc plots show`, open the page in headless Chromium with every
-network request sent to a closed port, and count the charts Vega-Embed drew. The negative control
+The browser tests render the plots of a copy of this pipeline whose `cost` stage has run on a
+tiny grid (its tables are DVC-cached, not in git) with plain `dvc plots show`, open the page in
+headless Chromium with every network request sent to a closed port, and count the charts
+Vega-Embed drew. The negative control
 renders the same plots with DVC's default (CDN) page, which must stay blank.
 """
 
@@ -23,7 +24,8 @@ from dvc_render.vega import VegaRenderer
 from mobilenet_study import plots_page
 from mobilenet_study.params import StudyError
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, make_pipeline_repo
+from .test_train_stage import TINY_GRID
 
 CHROMIUM = Path("/usr/bin/chromium")
 VENV_BIN = str(Path(sys.executable).parent)
@@ -209,18 +211,28 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
-def offline_index(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cost_repo(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the pipeline whose `cost` stage has run on the tiny grid (seconds)."""
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("cost") / "repo")
+    repo.set_params({**TINY_GRID, "cost.warmup": 0, "cost.repeats": 3})
+    repo.dvc("repro", "cost")
+    return repo.path
+
+
+@pytest.fixture(scope="module")
+def offline_index(cost_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     template = plots_page.configured_template(REPO_ROOT)
     if not template.is_file():
         pytest.fail(f"{template} is missing: `make setup` writes it (npm ci, then plots_page)")
-    return dvc_plots_show(tmp_path_factory.mktemp("offline") / "dvc_plots")
+    out = tmp_path_factory.mktemp("offline") / "dvc_plots"
+    return dvc_plots_show(out, "--html-template", str(template), cwd=cost_repo)
 
 
 def test_every_plot_renders_offline(offline_index: Path, tmp_path: Path) -> None:
     page = offline_index.read_text(encoding="utf-8")
     assert "cdn.jsdelivr.net" not in page and "<script src=" not in page
     charts = charts_with_data(page)
-    assert charts, "no Vega plot with data: are plots/cost/cost.csv and dvc.yaml's plots there?"
+    assert charts, "no Vega plot with data: did `cost` write plots/cost/cost.csv?"
     rendered = render_offline(offline_index, tmp_path / "profile")
     assert rendered.errors == ""
     for chart in charts:
@@ -229,12 +241,14 @@ def test_every_plot_renders_offline(offline_index: Path, tmp_path: Path) -> None
         assert min(sizes[0]) > 0, f"{chart}: drawn at {sizes[0]}"
 
 
-def test_default_cdn_page_stays_blank_offline(offline_index: Path, tmp_path: Path) -> None:
+def test_default_cdn_page_stays_blank_offline(
+    cost_repo: Path, offline_index: Path, tmp_path: Path
+) -> None:
     """Negative control: the same plots in DVC's default page (Vega from a CDN) draw nothing,
     so the test above can fail, and the browser really has no network."""
     default = tmp_path / "default.html"
     default.write_text(PAGE_HTML, encoding="utf-8")
-    index = dvc_plots_show(tmp_path / "dvc_plots", "--html-template", str(default))
+    index = dvc_plots_show(tmp_path / "dvc_plots", "--html-template", str(default), cwd=cost_repo)
     page = index.read_text(encoding="utf-8")
     assert "cdn.jsdelivr.net" in page
     assert charts_with_data(page) == charts_with_data(offline_index.read_text(encoding="utf-8"))
