@@ -38,7 +38,7 @@ from mobilenet_study.data.prepared import read_summary
 from mobilenet_study.grid import Grid
 from mobilenet_study.outputs import atomic_dir, write_text
 from mobilenet_study.params import StudyError, load_params
-from mobilenet_study.profiles import PROFILES, run_log
+from mobilenet_study.profiles import PROFILES, head_commit, run_log
 from mobilenet_study.stage import usable_cpus
 from mobilenet_study.study.formatting import accuracy_cell, markdown_table, p_value, pct
 from mobilenet_study.study.stats import ALPHA
@@ -197,10 +197,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True).stdout
-
-
 # What the run's code is: a change here means the results did not come from the commit alone.
 CODE_PATHS = ("src/", "stages/", "docs/theory.typ", "dvc.yaml", "pyproject.toml", "Makefile")
 
@@ -208,12 +204,11 @@ CODE_PATHS = ("src/", "stages/", "docs/theory.typ", "dvc.yaml", "pyproject.toml"
 def code_state() -> dict[str, Any]:
     """The commit checked out, and any file of the code changed beside it (the run's own
     outputs and params.yaml, which `dvc exp run` writes, are not code)."""
-    changed = [
-        line[3:]
-        for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line[3:].startswith(CODE_PATHS)
-    ]
-    return {"commit": _git("rev-parse", "HEAD").strip(), "changed_code": changed}
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    changed = [line[3:] for line in status.stdout.splitlines() if line[3:].startswith(CODE_PATHS)]
+    return {"commit": head_commit(), "changed_code": changed}
 
 
 def attempts(profile: str, commit: str) -> list[dict[str, Any]]:
