@@ -16,7 +16,7 @@ N ?= 2
 PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles
 DATA_ARG := $(if $(DATA),--data "$(DATA)")
 
-.PHONY: setup setup-browser test lint quick cpu repro results shard assemble shards plots clean
+.PHONY: setup setup-browser test lint quick cpu repro status results shard assemble shards plots clean
 
 setup: $(STAMP) $(PAGE_STAMP)
 
@@ -59,6 +59,11 @@ cpu: setup
 
 repro: setup
 	$(PIPELINE) full $(DATA_ARG)
+
+# Which training runs of the grid in params.yaml (as a running or stopped profile left it) are
+# done, which is in progress (epoch, step) and how much is left.
+status: setup
+	$(BIN)/python -m mobilenet_study.status
 
 # A finished run's report, tables, figures, params, commit, machine and wall time, copied to
 # results/$(PROFILE)/ (and, for the cpu profile, its summary into README.md): make results PROFILE=cpu

@@ -53,6 +53,7 @@ def main() -> None:
             seed=run.seed,
             checkpoint=paths.checkpoint,
             checkpoint_key=checkpoint_key(config, run, dataset.content_hash, device),
+            progress_file=paths.progress,
             on_epoch=curves.log,
         )
     write_predictions(paths.predictions, dataset.test.labels, result.test_predictions, CLASSES)
@@ -66,9 +67,11 @@ def main() -> None:
             params_count=cost.params,
             macs=cost.macs,
             device=device,
+            evaluated_on=dataset.evaluated_on,
         ),
     )
     paths.checkpoint.unlink(missing_ok=True)
+    paths.progress.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

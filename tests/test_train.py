@@ -10,13 +10,29 @@ import numpy as np
 import pytest
 import torch
 
+from mobilenet_study.data.cifar import Split
+from mobilenet_study.data.prepared import (
+    PreparedData,
+    channel_stats,
+    content_sha256,
+    save_prepared,
+)
+from mobilenet_study.data.source import Source
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import build
 from mobilenet_study.params import ParamError, StudyError, load_params
-from mobilenet_study.training.checkpoint import checkpoint_key
-from mobilenet_study.training.loop import EpochRecord, TrainResult, _oom_hint, train
+from mobilenet_study.training import loop
+from mobilenet_study.training.checkpoint import TrainingState, checkpoint_key, save_checkpoint
+from mobilenet_study.training.loop import EpochRecord, TrainResult, _oom_hint, evaluate, train
 from mobilenet_study.training.outputs import run_metrics
-from mobilenet_study.training.pipeline import DeviceDataset, Preprocess, augment, stratified_subset
+from mobilenet_study.training.pipeline import (
+    DeviceDataset,
+    Preprocess,
+    augment,
+    load_dataset,
+    split_validation,
+    stratified_subset,
+)
 from mobilenet_study.training.recipe import (
     TrainParams,
     lr_factor,
@@ -42,11 +58,22 @@ TINY = {
     "test_subset": 0,
     "eval_batch_size": 100,
     "compile": False,
+    "validation": 0,
+    "schedule": "cosine",
+    "ema_decay": 0.0,
+    "bn_momentum": 0.1,
+    "flip": "random",
+    "tta": "none",
+    "weight_decay_scope": "dense",
+    "precision": "fp32",
 }
+EVERY_STEP = 1e-6  # checkpoint.minutes: a checkpoint after every step
 
 
-def tiny_config(**changes: object) -> TrainParams:
-    return TrainParams.from_params({"train": {**TINY, **changes}})
+def tiny_config(minutes: float = EVERY_STEP, **changes: object) -> TrainParams:
+    return TrainParams.from_params(
+        {"train": {**TINY, **changes}, "checkpoint": {"minutes": minutes}}
+    )
 
 
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -283,11 +310,201 @@ def test_checkpoint_key_covers_recipe_run_seed_data_and_device() -> None:
     assert key not in others and len(set(others)) == len(others)
 
 
-def test_damaged_checkpoint_with_a_matching_key_is_an_error(tmp_path: Path) -> None:
+def _history(result: TrainResult) -> list[dict[str, object]]:
+    return [asdict(r) | {"seconds": 0} for r in result.history]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit flip", "foreign payload", "other params"])
+def test_damaged_checkpoint_warns_and_starts_afresh(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never a crash, never a silently wrong resume: a one-line warning and a fresh start."""
+    config = tiny_config(epochs=2)
     checkpoint = tmp_path / "last.pt"
-    torch.save({"fingerprint": "k", "model": {"nonsense": torch.zeros(1)}}, checkpoint)
-    with pytest.raises(StudyError, match=r"cannot be loaded.*delete it"):
-        tiny_run(tiny_config(epochs=1), checkpoint=checkpoint, checkpoint_key="k")
+
+    def stop(record: EpochRecord) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(config, checkpoint=checkpoint, checkpoint_key="k", on_epoch=stop)
+    raw = bytearray(checkpoint.read_bytes())
+    key = "k"
+    if damage == "truncated":
+        checkpoint.write_bytes(raw[: len(raw) // 2])
+    elif damage == "bit flip":
+        raw[len(raw) // 2] ^= 0x10
+        checkpoint.write_bytes(raw)
+    elif damage == "foreign payload":  # intact, right key, but nothing this run can load
+        save_checkpoint(checkpoint, "k", _Foreign(), TrainingState([], 0.0, 0.0))
+    else:
+        key = "other"
+    capsys.readouterr()
+    result = tiny_run(config, checkpoint=checkpoint, checkpoint_key=key)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "starting this run afresh" in warnings[0], warnings
+    assert result.resumed_from_epoch == 0
+    assert _history(result) == _history(tiny_run(config))
+
+
+class _Foreign:
+    """Objects whose state no tiny run can load (a model of other shape)."""
+
+    def state_dicts(self) -> dict[str, object]:
+        return {
+            "model": {"nonsense": torch.zeros(1)}, "optimizer": {}, "schedule": {},
+            "generator": torch.Generator().get_state(), "ema": None,
+        }  # fmt: skip
+
+
+def test_mid_epoch_checkpoint_resumes_to_identical_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped right after a checkpoint in the middle of epoch 2 (of 5 steps each), the run
+    resumes at that step and ends as the uninterrupted run does, moving average included."""
+    config = tiny_config(epochs=3, ema_decay=0.9, flip="alternating", tta="flip")
+    checkpoint = tmp_path / "last.pt"
+    uninterrupted = tiny_run(config)
+    saves = []
+    real_save = loop.save_checkpoint
+
+    def save_then_stop(path: Path, key: str, objects: object, state: TrainingState) -> None:
+        real_save(path, key, objects, state)
+        saves.append(state.cursor)
+        if state.cursor is not None and state.cursor.epoch == 1 and state.cursor.step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(config, checkpoint=checkpoint, checkpoint_key="k")
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    resumed = tiny_run(config, checkpoint=checkpoint, checkpoint_key="k")
+    assert resumed.resumed_from_epoch == 1
+    assert _history(resumed) == _history(uninterrupted)
+    torch.testing.assert_close(
+        resumed.model.state_dict(), uninterrupted.model.state_dict(), rtol=0, atol=0
+    )
+
+
+def test_checkpoints_follow_wall_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One save per interval of wall time, mid-epoch too, not one per epoch."""
+    clock = [0.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    saves: list[object] = []
+    real_save = loop.save_checkpoint
+
+    def counted(path: Path, key: str, objects: object, state: TrainingState) -> None:
+        saves.append(state.cursor and (state.cursor.epoch, state.cursor.step))
+        real_save(path, key, objects, state)
+
+    monkeypatch.setattr(loop, "save_checkpoint", counted)
+    real_train_steps = loop._train_steps
+
+    def ticking(*args: object, **kwargs: object) -> None:
+        on_step = args[-1]
+
+        def tick(cursor: object) -> None:
+            clock[0] += 60.0  # each step takes a minute of "wall time"
+            on_step(cursor)
+
+        real_train_steps(*args[:-1], tick)
+
+    monkeypatch.setattr(loop, "_train_steps", ticking)
+    # 5 steps an epoch, 2 epochs, a checkpoint every 2 minutes: after steps 2 and 4 of epoch 1,
+    # step 1 (the 6th minute) and 3 of epoch 2, and none at the end of either epoch (not due).
+    tiny_run(tiny_config(minutes=2), checkpoint=tmp_path / "c.pt", checkpoint_key="k")
+    assert saves == [(0, 2), (0, 4), (1, 1), (1, 3), (1, 5)]
+
+
+def test_new_recipe_keys_are_checked() -> None:
+    for key, value, allowed in [
+        ("validation", -1, r"a whole number in \[0, 25000\]"),
+        ("validation", 0.5, r"whole number"),
+        ("schedule", "step", r"allowed: cosine, linear"),
+        ("ema_decay", 1.0, r"\[0.0, 0.9999\]"),
+        ("bn_momentum", 0, r"a number in \(0.0, 1.0\]"),
+        ("flip", "always", r"allowed: random, alternating"),
+        ("tta", "crops", r"allowed: none, flip"),
+        ("weight_decay_scope", "bn", r"allowed: dense, weights, all"),
+        ("precision", "fp16", r"allowed: auto, fp32, bf16"),
+    ]:
+        with pytest.raises(ParamError, match=rf"`train.{key}` is .*{allowed}"):
+            tiny_config(**{key: value})
+    for minutes in (0, -1, 30, "often"):
+        with pytest.raises(ParamError, match=r"`checkpoint.minutes` is .*(0.0, 10.0\]|number)"):
+            tiny_config(minutes=minutes)
+
+
+def test_linear_schedule_decays_to_zero_linearly() -> None:
+    factors = [lr_factor(s, 110, 10, "linear") for s in range(110)]
+    assert factors[9] == pytest.approx(1.0)
+    assert factors[60] == pytest.approx(0.5)
+    assert factors[-1] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(("scope", "decayed"), [("dense", 15), ("weights", 28), ("all", 83)])
+def test_weight_decay_scopes(scope: str, decayed: int) -> None:
+    """dense: stem + 13 pointwise + linear; weights: + 13 depthwise; all: every parameter."""
+    decay, no_decay = parameter_groups(build("mobilenet_v1", 0.25), 1e-4, scope)
+    assert len(decay["params"]) == decayed
+    assert len(decay["params"]) + len(no_decay["params"]) == 83
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch() -> None:
+    images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    base = torch.rand(64, generator=torch.Generator().manual_seed(0)) < 0.5
+    gen = torch.Generator().manual_seed(1)
+    even = augment(images, 0, gen, base)
+    odd = augment(images, 0, gen, base ^ True)
+    for k in range(64):
+        assert torch.equal(even[k], images[k].flip(2) if base[k] else images[k])
+        assert torch.equal(odd[k], images[k] if base[k] else images[k].flip(2))
+
+
+def test_moving_average_is_kept_and_evaluated_with_flip_tta() -> None:
+    config = tiny_config(epochs=2, ema_decay=0.9, tta="flip")
+    result = tiny_run(config)
+    raw = tiny_run(tiny_config(epochs=2, tta="flip"))
+    # The average differs from the raw weights the same seed trains.
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            result.model.state_dict().values(), raw.model.state_dict().values(), strict=True
+        )
+    )
+    test_data = DeviceDataset.from_arrays(*synthetic_split(100, 2), torch.device("cpu"))
+    preprocess = Preprocess.create((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 16, torch.device("cpu"))
+    x = preprocess(test_data.images)
+    with torch.no_grad():
+        mean_logits = (result.model(x) + result.model(x.flip(3))) / 2
+    _, accuracy, predicted = evaluate(result.model, test_data, preprocess, 30, "flip")
+    assert torch.equal(predicted, mean_logits.argmax(1))
+    assert accuracy == result.history[-1].test_accuracy
+
+
+def test_validation_split_is_balanced_held_out_and_evaluated(tmp_path: Path) -> None:
+    images, labels = synthetic_split(400, 3)
+    (train_images, train_labels), (held_images, held_labels) = split_validation(images, labels, 50)
+    assert len(held_labels) == 50 and len(train_labels) == 350
+    assert np.bincount(held_labels, minlength=10).tolist() == [5] * 10
+    rows = {row.tobytes() for row in held_images}
+    assert not rows & {row.tobytes() for row in train_images}
+    save_prepared_tiny(tmp_path, images, labels)
+    run = Run(GridPoint("mobilenet_v1", 0.25, 0.5), 0)
+    data = load_dataset(tmp_path, tiny_config(validation=50), run, torch.device("cpu"))
+    assert data.evaluated_on == "validation" and len(data.test) == 50 and len(data.train) == 350
+    assert load_dataset(tmp_path, tiny_config(), run, torch.device("cpu")).evaluated_on == "test"
+
+
+def save_prepared_tiny(directory: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """A prepared folder as the download stage writes it, from synthetic arrays."""
+    splits = {
+        "train": Split(images, labels),
+        "test": Split(*synthetic_split(100, 4)),
+    }
+    mean, std = channel_stats(images)
+    source = Source(str(directory), "image folder", directory)
+    data = PreparedData(source, "png", splits, mean, std, content_sha256(splits))
+    save_prepared(data, directory)
 
 
 def test_cuda_out_of_memory_suggests_a_smaller_batch() -> None:

@@ -31,6 +31,7 @@ READERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "grid": Grid.from_params,
     "cost": CostSettings.from_params,
     "train": TrainParams.from_params,
+    "checkpoint": TrainParams.from_params,  # checkpoint.minutes, read with the recipe
     "deploy": DeployParams.from_params,
     "gradcam": GradCamParams.from_params,
     "theory": TheoryParams.from_params,
@@ -58,6 +59,7 @@ def test_every_section_has_a_reader_and_the_committed_params_pass(params: dict) 
         ("grid.sweep.width", "grid.sweep.widths"),
         ("grid.reference.model", "grid.reference.models"),
         ("cost.repeat", "cost.repeats"),
+        ("checkpoint.minute", "checkpoint.minutes"),
         ("train.epoch", "train.epochs"),
         ("deploy.tolerence", "deploy.tolerance"),
         ("theory.image", "theory.images"),

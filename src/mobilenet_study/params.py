@@ -18,7 +18,8 @@ import yaml
 PARAMS_FILE = "params.yaml"
 # The top-level sections of params.yaml; each stage reads some of them (dvc.yaml lists which).
 SECTIONS = (
-    "data", "residual", "conv_grad", "grid", "cost", "train", "deploy", "gradcam", "theory",
+    "data", "residual", "conv_grad", "grid", "cost", "train", "checkpoint", "deploy", "gradcam",
+    "theory",
 )  # fmt: skip
 
 

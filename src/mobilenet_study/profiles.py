@@ -35,6 +35,7 @@ from mobilenet_study.grid import Grid
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.shards import parse_shard, shard
 from mobilenet_study.stage import usable_cpus
+from mobilenet_study.status import Monitor
 
 # Overrides of params.yaml for a run of the whole pipeline in minutes on a 2-core CPU: MobileNet
 # V1 and the baseline CNN at the same 2x2 (α, ρ) points, so that every quick run has the α and ρ
@@ -273,12 +274,23 @@ def head_commit() -> str:
     return found.stdout.strip() if found.returncode == 0 else "unknown"
 
 
-def timed_run(profile: str, commands: Sequence[Sequence[str]]) -> int:
+def timed_run(
+    profile: str, commands: Sequence[Sequence[str]], params: Mapping[str, Any] | None = None
+) -> int:
     """Run ``commands`` and append the attempt (start, end, wall time, status, commit) to
-    :func:`run_log`: an interrupted run resumed later is two attempts of the same commit."""
+    :func:`run_log`: an interrupted run resumed later is two attempts of the same commit.
+    With ``params`` (the profile's), a line per finished training run and a progress line with
+    an ETA are printed while the commands run (mobilenet_study.status)."""
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.perf_counter()
-    status = run_commands(commands)
+    monitor = Monitor(params) if params is not None else None
+    if monitor is not None:
+        monitor.start()
+    try:
+        status = run_commands(commands)
+    finally:
+        if monitor is not None:
+            monitor.stop()
     attempt = {
         "started": started.isoformat(timespec="seconds"),
         "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -321,7 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     is_profile = args.command in PROFILES
-    status = timed_run(args.command, commands) if is_profile else run_commands(commands)
+    if is_profile:
+        params = with_overrides(load_params(), profile_overrides(args.command, args.data))
+        status = timed_run(args.command, commands, params)
+    else:
+        status = run_commands(commands)
     if status == 0 and args.command == "shards":
         print(f"waiting for {', '.join(names)} (`dvc queue status`)", flush=True)
         failed = wait_for_queue(names)

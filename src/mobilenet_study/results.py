@@ -36,6 +36,7 @@ import torch
 from mobilenet_study.data.prepared import METRICS_FILE as DATA_METRICS
 from mobilenet_study.data.prepared import read_summary
 from mobilenet_study.grid import Grid
+from mobilenet_study.machine import cpu_model, cpuinfo, speed_flags
 from mobilenet_study.outputs import atomic_dir, write_text
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.profiles import PROFILES, head_commit, run_log
@@ -177,19 +178,13 @@ def floors_sentence(found: Sequence[Floor]) -> str:
 
 def machine() -> dict[str, Any]:
     """What the run ran on: CPU model, cores, vector extensions, memory, OS, torch."""
-    cpuinfo = Path("/proc/cpuinfo")
-    text = cpuinfo.read_text() if cpuinfo.exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
-    flag_set = set(flags.group(1).split()) if flags else set()
     meminfo = Path("/proc/meminfo")
     mem = re.search(r"MemTotal:\s*(\d+) kB", meminfo.read_text()) if meminfo.exists() else None
     return {
-        "cpu": model.group(1).strip() if model else platform.processor(),
+        "cpu": cpu_model(),
+        "cpu_family_model": f"{cpuinfo().get('cpu family', '?')}/{cpuinfo().get('model', '?')}",
         "cpus": usable_cpus(),
-        "vector_extensions": sorted(
-            f for f in flag_set if f in {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"}
-        ),
+        "vector_extensions": speed_flags(),
         "memory_gib": round(int(mem.group(1)) / 2**20, 1) if mem else None,
         "os": platform.platform(),
         "python": platform.python_version(),

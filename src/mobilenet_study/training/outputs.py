@@ -17,7 +17,7 @@ from mobilenet_study.models import build
 from mobilenet_study.outputs import atomic_path
 from mobilenet_study.params import StudyError
 from mobilenet_study.training.pipeline import Preprocess
-from mobilenet_study.training.recipe import TrainParams, device_name
+from mobilenet_study.training.recipe import TrainParams, device_name, recipe_fingerprint
 
 if TYPE_CHECKING:  # the type only: reading a model back needs no training loop
     from mobilenet_study.training.loop import EpochRecord, TrainResult
@@ -37,6 +37,7 @@ class RunPaths:
     curves: Path
     predictions: Path
     checkpoint: Path
+    progress: Path
 
     @classmethod
     def for_run(cls, name: str, root: str | Path = ".") -> RunPaths:
@@ -47,6 +48,7 @@ class RunPaths:
             curves=root / "plots/train" / name,
             predictions=root / "plots/predictions" / f"{name}.csv",
             checkpoint=root / "checkpoints" / name / "last.pt",
+            progress=root / "checkpoints" / name / "progress.json",
         )
 
 
@@ -58,8 +60,10 @@ def run_metrics(
     params_count: int,
     macs: int,
     device: torch.device,
+    evaluated_on: str = "test",
 ) -> dict[str, Any]:
-    """The run's metrics file: what it is, how well it did, what it cost."""
+    """The run's metrics file: what it is, how well it did (on the test split, or the
+    validation split while a recipe is chosen), what it cost."""
     last = result.history[-1]
     return {
         "model": run.model,
@@ -68,6 +72,9 @@ def run_metrics(
         "seed": run.seed,
         "input_size": run.input_size,
         "epochs": config.epochs,
+        "evaluated_on": evaluated_on,
+        "recipe": recipe_fingerprint(config),
+        "precision": result.precision,
         "test_accuracy": last.test_accuracy,
         "test_loss": last.test_loss,
         "best_test_accuracy": max(r.test_accuracy for r in result.history),

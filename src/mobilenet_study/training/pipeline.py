@@ -18,6 +18,8 @@ from mobilenet_study.training.recipe import TrainParams
 # Subsets are drawn with this seed, not the run's: every run and seed trains and is tested on
 # the same images, so that two runs' test predictions can be paired image by image.
 SUBSET_SEED = 0
+# The validation split (train.validation) is held out of the training images with its own seed.
+VALIDATION_SEED = 1
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -81,8 +83,14 @@ class Preprocess:
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
 
-def augment(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip, batched, on uint8 images."""
+def augment(
+    images: torch.Tensor,
+    padding: int,
+    generator: torch.Generator,
+    flip: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Random crop with zero padding, then a horizontal flip of the images ``flip`` marks (a
+    fresh coin per image if None), batched, on uint8 images."""
     n, _, h, w = images.shape
     device = images.device
     if padding:
@@ -93,7 +101,8 @@ def augment(images: torch.Tensor, padding: int, generator: torch.Generator) -> t
         batch = torch.arange(n, device=device)[:, None, None, None]
         channels = torch.arange(images.shape[1], device=device)[None, :, None, None]
         images = padded[batch, channels, rows, cols]
-    flip = torch.rand(n, device=device, generator=generator) < 0.5
+    if flip is None:
+        flip = torch.rand(n, device=device, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
@@ -105,12 +114,22 @@ def load_subset(prepared_dir: str | Path, split: str, size: int) -> tuple[np.nda
     return images[keep], labels[keep]
 
 
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, size: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(training, validation): a class-balanced ``size`` images held out of a training split."""
+    held = np.zeros(len(labels), dtype=bool)
+    held[stratified_subset(labels, size, VALIDATION_SEED)] = True
+    return (images[~held], labels[~held]), (images[held], labels[held])
+
+
 @dataclass
 class LoadedData:
     train: DeviceDataset
-    test: DeviceDataset
+    test: DeviceDataset  # the test split, or the validation split when train.validation > 0
     preprocess: Preprocess
     content_hash: str
+    evaluated_on: str  # "test" or "validation"
 
 
 def load_dataset(
@@ -119,11 +138,25 @@ def load_dataset(
     run: Run,
     device: torch.device,
 ) -> LoadedData:
-    """The prepared splits (subsets as configured) on ``device``, with their preprocessing."""
+    """The prepared splits (subsets as configured) on ``device``, with their preprocessing.
+
+    With ``train.validation`` > 0 that many training images (class-balanced) are held out and
+    take the test split's place: for choosing a recipe, never for the study's numbers. The
+    training subset, if any, is then drawn from the rest."""
     stats = read_stats(prepared_dir)
-    splits = {}
-    for split, size in (("train", config.train_subset), ("test", config.test_subset)):
-        images, labels = load_subset(prepared_dir, split, size)
-        splits[split] = DeviceDataset.from_arrays(images, labels, device)
+    if config.validation:
+        images, labels = load_split(prepared_dir, "train")
+        (images, labels), held_out = split_validation(images, labels, config.validation)
+        keep = stratified_subset(labels, config.train_subset, SUBSET_SEED)
+        train = DeviceDataset.from_arrays(images[keep], labels[keep], device)
+        evaluated = DeviceDataset.from_arrays(*held_out, device)
+    else:
+        train = DeviceDataset.from_arrays(
+            *load_subset(prepared_dir, "train", config.train_subset), device
+        )
+        evaluated = DeviceDataset.from_arrays(
+            *load_subset(prepared_dir, "test", config.test_subset), device
+        )
     preprocess = Preprocess.create(stats.mean, stats.std, run.input_size, device)
-    return LoadedData(splits["train"], splits["test"], preprocess, stats.content_hash)
+    evaluated_on = "validation" if config.validation else "test"
+    return LoadedData(train, evaluated, preprocess, stats.content_hash, evaluated_on)

@@ -3,6 +3,8 @@ the seed, SGD over the right parameter groups, and the learning-rate schedule.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import sys
@@ -14,8 +16,24 @@ import torch
 from torch import nn
 
 from mobilenet_study import params as p
+from mobilenet_study.machine import has_native_bf16
 
 DEVICES = ("auto", "cpu", "cuda")
+# Learning-rate shapes after the linear warm-up: both decay to zero at the last step. A
+# one-cycle schedule is `linear` with a long warm-up (e.g. 0.25 of the epochs).
+SCHEDULES = ("cosine", "linear")
+# Horizontal flips: a fresh coin per image and epoch, or airbench's alternating flips (a coin
+# per image in the first epoch, then every image flipped the other way each epoch after).
+FLIPS = ("random", "alternating")
+TTAS = ("none", "flip")  # test-time augmentation: none, or the mean of image and its mirror
+# Which parameters get weight decay: `dense` = conv and linear weights but not depthwise
+# filters (MobileNet §3.2); `weights` = every conv and linear weight; `all` = everything.
+DECAY_SCOPES = ("dense", "weights", "all")
+MAX_CHECKPOINT_MINUTES = 10.0
+# Training precision. `auto`: bf16 autocast on CUDA; on a CPU, bf16 only where it computes bf16
+# in hardware (AVX-512 BF16, AMX) and only for models without depthwise convolutions, which
+# bf16 slows down there; fp32 otherwise. Evaluation is always fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -36,11 +54,20 @@ class TrainParams:
     test_subset: int
     eval_batch_size: int
     compile: bool
+    validation: int = 0
+    schedule: str = "cosine"
+    ema_decay: float = 0.0
+    bn_momentum: float = 0.1
+    flip: str = "random"
+    tta: str = "none"
+    weight_decay_scope: str = "dense"
+    precision: str = "fp32"
+    checkpoint_minutes: float = 5.0
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
         s = "train"
-        p.known_keys(params, s, [field.name for field in fields(cls)])
+        p.known_keys(params, s, [f.name for f in fields(cls) if f.name != "checkpoint_minutes"])
         config = cls(
             device=p.choice(params, f"{s}.device", DEVICES),
             epochs=p.integer(params, f"{s}.epochs", low=1),
@@ -56,6 +83,17 @@ class TrainParams:
             test_subset=p.integer(params, f"{s}.test_subset", low=0),
             eval_batch_size=p.integer(params, f"{s}.eval_batch_size", low=1),
             compile=p.boolean(params, f"{s}.compile"),
+            validation=p.integer(params, f"{s}.validation", low=0, high=25_000),
+            schedule=p.choice(params, f"{s}.schedule", SCHEDULES),
+            ema_decay=p.number(params, f"{s}.ema_decay", low=0.0, high=0.9999),
+            bn_momentum=p.number(
+                params, f"{s}.bn_momentum", low=0.0, high=1.0, low_inclusive=False
+            ),
+            flip=p.choice(params, f"{s}.flip", FLIPS),
+            tta=p.choice(params, f"{s}.tta", TTAS),
+            weight_decay_scope=p.choice(params, f"{s}.weight_decay_scope", DECAY_SCOPES),
+            precision=p.choice(params, f"{s}.precision", PRECISIONS),
+            checkpoint_minutes=_checkpoint_minutes(params),
         )
         if config.nesterov and config.momentum == 0:
             raise p.ParamError(f"{s}.momentum", 0, "Nesterov momentum needs train.momentum > 0")
@@ -66,6 +104,36 @@ class TrainParams:
                 f"must not exceed train.epochs ({config.epochs}): the rate would never decay",
             )
         return config
+
+
+def _checkpoint_minutes(params: Mapping[str, Any]) -> float:
+    """params.yaml `checkpoint.minutes`: how often a run saves itself. Its own section, which
+    the training stages do not list in dvc.yaml: it changes when a run is saved, not what it
+    computes, so changing it must not rerun the grid. Absent, five minutes."""
+    if "checkpoint" not in params:
+        return 5.0
+    p.known_keys(params, "checkpoint", ["minutes"])
+    return p.number(
+        params, "checkpoint.minutes", low=0.0, high=MAX_CHECKPOINT_MINUTES, low_inclusive=False
+    )
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of JSON-able parts."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def recipe_fingerprint(config: TrainParams) -> str:
+    """A short hash of the recipe: a run's metrics record it, so that a finished run can be
+    told from one trained with another recipe (mobilenet_study.status)."""
+    return fingerprint(recipe_fields(config))
+
+
+def recipe_fields(config: TrainParams) -> dict[str, Any]:
+    """The settings that decide what a run computes (not how often it is saved)."""
+    kept = [f.name for f in fields(config) if f.name != "checkpoint_minutes"]
+    return {name: getattr(config, name) for name in kept}
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -84,6 +152,22 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
+def has_depthwise(model: nn.Module) -> bool:
+    return any(
+        isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+        for m in model.modules()
+    )
+
+
+def resolve_precision(requested: str, device: torch.device, model: nn.Module) -> str:
+    """fp32 or bf16, as :data:`PRECISIONS` says for ``requested`` on this device and model."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if has_native_bf16() and not has_depthwise(model) else "fp32"
+
+
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
@@ -95,9 +179,14 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on conv and linear weights only: none on BN parameters, biases, and
-    depthwise filters, which have so few parameters that decay only hurts (MobileNet §3.2)."""
+def parameter_groups(
+    model: nn.Module, weight_decay: float, scope: str = "dense"
+) -> list[dict[str, Any]]:
+    """Weight decay by parameter kind (:data:`DECAY_SCOPES`). ``dense``: conv and linear
+    weights only, none on BN parameters, biases, and depthwise filters, which have so few
+    parameters that decay only hurts (MobileNet §3.2)."""
+    if scope not in DECAY_SCOPES:
+        raise ValueError(f"weight-decay scope {scope!r}; allowed: {', '.join(DECAY_SCOPES)}")
     decay, no_decay = [], []
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
@@ -107,7 +196,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
                 and module.groups == module.in_channels
             )
             is_weight = name == "weight" and isinstance(module, (nn.Conv2d, nn.Linear))
-            (decay if is_weight and not depthwise else no_decay).append(param)
+            decayed = scope == "all" or (is_weight and (scope == "weights" or not depthwise))
+            (decay if decayed else no_decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -117,19 +207,21 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 def make_optimizer(model: nn.Module, config: TrainParams) -> torch.optim.SGD:
     """SGD with (Nesterov) momentum over :func:`parameter_groups`, at the peak rate."""
     return torch.optim.SGD(
-        parameter_groups(model, config.weight_decay),
+        parameter_groups(model, config.weight_decay, config.weight_decay_scope),
         lr=config.lr,
         momentum=config.momentum,
         nesterov=config.nesterov,
     )
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up to the peak rate, then cosine decay to zero."""
+def lr_factor(step: int, total_steps: int, warmup_steps: int, shape: str = "cosine") -> float:
+    """Linear warm-up to the peak rate, then cosine or linear decay to zero at the last step."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if shape == "linear":
+        return 1.0 - progress
+    return 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def make_schedule(
@@ -139,5 +231,5 @@ def make_schedule(
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps)
+        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, config.schedule)
     )
