@@ -30,9 +30,8 @@ from mobilenet_study.cost import analytic_cost
 from mobilenet_study.grid import Grid, Run
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.training.outputs import RunPaths
-from mobilenet_study.training.recipe import recipe_fingerprint
 from mobilenet_study.training.progress import RunProgress, read_progress
-from mobilenet_study.training.recipe import TrainParams
+from mobilenet_study.training.recipe import TrainParams, recipe_fingerprint
 
 TRAIN_IMAGES = 50_000
 TEST_IMAGES = 10_000
