@@ -113,9 +113,13 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
         json.loads((tiny_repo.path / f"metrics/train/{runs[0]}.json").read_text())["input_size"]
         == 16
     )
+    status = tiny_repo.run("python", "-m", "mobilenet_study.status").stdout
+    assert status.count("done ") == 3 and "3/3 runs done" in status, status
 
     # A second seed trains only its own runs (dropping the baseline from the sweep runs nothing).
     tiny_repo.set_params({"grid.seeds": [0, 1], "grid.sweep.models": ["mobilenet_v1"]})
+    status = tiny_repo.run("python", "-m", "mobilenet_study.status").stdout
+    assert "to do    train@mobilenet_v1-0.25-0.5-1" in status and "2/4 runs done" in status
     again = tiny_repo.dvc("repro", "train", "train_reference").stdout
     assert again.count("Running stage") == 2
     assert "Running stage 'train@mobilenet_v1-0.25-0.5-1'" in again
@@ -148,6 +152,11 @@ def test_dvc_repro_trains_every_grid_point(tiny_repo: PipelineRepo) -> None:
         ),
         ({"train.epochs": 0}, "`train.epochs` is 0"),
         ({"train.lr": 0.0}, "`train.lr` is 0.0"),
+        ({"train.validation": -5}, "`train.validation` is -5"),
+        ({"train.ema_decay": 1.5}, "`train.ema_decay` is 1.5"),
+        ({"train.schedule": "step"}, "`train.schedule` is 'step'; allowed: cosine, linear"),
+        ({"train.tta": "crops"}, "`train.tta` is 'crops'; allowed: none, flip"),
+        ({"checkpoint.minutes": 0}, "`checkpoint.minutes` is 0"),
     ],
 )
 def test_bad_input_fails_before_training(

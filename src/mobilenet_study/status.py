@@ -151,18 +151,24 @@ def describe(status: GridStatus) -> list[str]:
 class Monitor(threading.Thread):
     """Prints a line per finished run and the summary line while a profile runs."""
 
-    def __init__(self, params: Mapping[str, Any], every_s: float = 300.0, poll_s: float = 15.0):
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        every_s: float = 300.0,
+        poll_s: float = 15.0,
+        root: str | Path = ".",
+    ) -> None:
         super().__init__(daemon=True)
-        self.params, self.every_s, self.poll_s = params, every_s, poll_s
+        self.params, self.every_s, self.poll_s, self.root = params, every_s, poll_s, root
         self.stopped = threading.Event()
         self.start_time = time.monotonic()
 
     def run(self) -> None:
-        done = {r.run.name for r in grid_status(self.params).runs if r.state == "done"}
+        done = {r.run.name for r in grid_status(self.params, self.root).runs if r.state == "done"}
         last_line = time.monotonic()
         while not self.stopped.wait(self.poll_s):
             try:
-                status = grid_status(self.params)
+                status = grid_status(self.params, self.root)
             except StudyError:
                 continue
             finished = [r for r in status.runs if r.state == "done" and r.run.name not in done]

@@ -1,0 +1,106 @@
+"""`make status`: which runs of the grid are done, in progress or to do, and the time left."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from mobilenet_study.params import load_params
+from mobilenet_study.profiles import with_overrides
+from mobilenet_study.status import Monitor, grid_status, summary_line
+from mobilenet_study.training.outputs import RunPaths
+from mobilenet_study.training.recipe import TrainParams, recipe_fingerprint
+
+from .conftest import REPO_ROOT
+
+GRID = {
+    "grid.sweep.models": ["mobilenet_v1"],
+    "grid.sweep.widths": [0.25, 0.5],
+    "grid.sweep.resolutions": [1.0],
+    "grid.reference.widths": [0.5],
+    "grid.reference.resolutions": [0.5],
+    "train.epochs": 4,
+    "train.batch_size": 100,
+}
+
+
+@pytest.fixture
+def params() -> dict:
+    return with_overrides(load_params(REPO_ROOT / "params.yaml"), GRID)
+
+
+def _progress(path: Path, epochs_done: int, step: int, elapsed: float, age_s: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = {
+        "epochs_done": epochs_done, "step": step, "steps_per_epoch": 500, "epochs": 4,
+        "elapsed_s": elapsed, "step_seconds": elapsed, "updated": "2026-12-03T00:00:00+00:00",
+    }  # fmt: skip
+    path.write_text(json.dumps(fields))
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+
+
+def test_done_running_stopped_and_to_do(tmp_path: Path, params: dict) -> None:
+    config = TrainParams.from_params(params)
+    done = RunPaths.for_run("mobilenet_v1-0.25-1.0-0", tmp_path)
+    done.metrics.parent.mkdir(parents=True)
+    done.metrics.write_text(
+        json.dumps(
+            {"recipe": recipe_fingerprint(config), "train_seconds": 400.0, "test_accuracy": 0.5}
+        )
+    )
+    stale = RunPaths.for_run("mobilenet_v1-0.5-1.0-0", tmp_path)
+    stale.metrics.write_text(json.dumps({"recipe": "another recipe", "test_accuracy": 0.4}))
+    _progress(stale.progress, 1, 250, elapsed=300.0, age_s=3600)  # stopped an hour ago
+    states = {r.run.name: r for r in grid_status(params, tmp_path).runs}
+    assert states["mobilenet_v1-0.25-1.0-0"].state == "done"
+    stopped = states["mobilenet_v1-0.5-1.0-0"]
+    assert stopped.state == "stopped" and stopped.fraction == pytest.approx(1.5 / 4)
+    assert states["mobilenet_v2-0.5-0.5-0"].state == "to do"
+    assert len(states) == 3
+
+    _progress(stale.progress, 1, 250, elapsed=300.0, age_s=0)
+    status = grid_status(params, tmp_path)
+    assert {r.run.name: r.state for r in status.runs}["mobilenet_v1-0.5-1.0-0"] == "running"
+    line = summary_line(status, elapsed=700.0)
+    assert line.startswith("1/3 runs done, 1 running;") and "elapsed 0:11:40" in line
+    # At the MAC rate measured so far: the work left over the work done, times 700 s.
+    rate = status.work_done / 700.0
+    expected = (status.work_total - status.work_done) / rate
+    assert status.seconds_left() == pytest.approx(expected)
+
+
+def test_nothing_measured_has_no_eta(tmp_path: Path, params: dict) -> None:
+    status = grid_status(params, tmp_path)
+    assert status.seconds_left() is None and "ETA unknown" in summary_line(status)
+    assert summary_line(status).startswith("0/3 runs done")
+
+
+def test_monitor_prints_a_line_per_finished_run_and_the_summary(
+    tmp_path: Path, params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monitor = Monitor(params, every_s=3600, poll_s=0.05, root=tmp_path)
+    monitor.start()
+    time.sleep(0.2)
+    paths = RunPaths.for_run("mobilenet_v2-0.5-0.5-0", tmp_path)
+    paths.metrics.parent.mkdir(parents=True)
+    fields = {
+        "recipe": recipe_fingerprint(TrainParams.from_params(params)),
+        "train_seconds": 65.0,
+        "test_accuracy": 0.75,
+    }
+    paths.metrics.write_text(json.dumps(fields))
+    time.sleep(0.5)
+    monitor.stop()
+    monitor.join()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        "[progress] finished train_reference@mobilenet_v2-0.5-0.5-0: test accuracy 0.7500 "
+        "in 0:01:05"
+    )
+    assert out[1].startswith("[progress] 1/3 runs done;") and "ETA" in out[1]
+    assert len(out) == 2
