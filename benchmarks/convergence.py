@@ -49,12 +49,11 @@ def parse_point(text: str) -> tuple[Run, int]:
 
 
 def recipe(params: dict[str, Any], sets: list[str], epochs: int) -> TrainParams:
-    section = dict(params["train"])
+    section = {**params["train"], "validation": 0, "train_subset": 0, "test_subset": 0}
     for item in sets:
         key, _, value = item.partition("=")
         section[key] = yaml.safe_load(value)
-    section.update(epochs=epochs, validation=0, train_subset=0, test_subset=0)
-    return TrainParams.from_params({**params, "train": section})
+    return TrainParams.from_params({**params, "train": {**section, "epochs": epochs}})
 
 
 def train_point(run: Run, config: TrainParams, data_dir: Path, work: Path) -> dict[str, Any]:

@@ -42,13 +42,14 @@ BASE = TrainParams(
     ema_decay=0.99, bn_momentum=0.1, flip="random", tta="none", weight_decay_scope="dense",
 )  # fmt: skip
 
-# One change each from BASE (the rate follows the batch: 0.1 per 128 images).
+# One change each from the base (BASE, or BASE with --base's changes); the rate follows the
+# batch: 0.1 per 128 images; `lr_scale` multiplies the base's rate.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "b256": {"batch_size": 256, "lr": 0.2},
     "b128": {"batch_size": 128, "lr": 0.1},
-    "lr_x2": {"lr": 0.8},
-    "lr_half": {"lr": 0.2},
+    "lr_x2": {"lr_scale": 2.0},  # the base's peak rate, doubled
+    "lr_half": {"lr_scale": 0.5},
     "one_cycle": {"schedule": "linear", "warmup_epochs": 1.5},
     "linear": {"schedule": "linear"},
     "ls_0": {"label_smoothing": 0.0},
@@ -83,7 +84,10 @@ def cpu_name() -> str:
 def run_variant(
     name: str, changes: dict[str, Any], args: argparse.Namespace, base: TrainParams
 ) -> dict[str, Any]:
-    config = replace(base, **changes)
+    given, changes = changes, dict(changes)
+    scale = changes.pop("lr_scale", 1.0)
+    lr = changes.pop("lr", base.lr * scale)
+    config = replace(base, **changes, lr=lr)
     run = Run(GridPoint(args.model, args.width, args.resolution), args.seed)
     device = torch.device("cpu")
     seed_everything(run.seed, device)
@@ -103,7 +107,7 @@ def run_variant(
             scores[f"{weights}{'_tta' if tta == 'flip' else ''}"] = round(accuracy, 4)
     return {
         "variant": name,
-        "changes": changes,
+        "changes": given,
         "model": f"{run.model} α={run.width} ρ={run.resolution}",
         "epochs": config.epochs,
         "evaluated_on": f"{data.evaluated_on} ({len(data.test)} images)",
@@ -144,6 +148,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--base", default="{}", help="JSON changes to BASE for every variant")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, one per variant")
+    parser.add_argument("--tag", default="", help="a name for this base, kept with each row")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
     base = replace(BASE, epochs=args.epochs, validation=args.validation)
@@ -153,17 +158,21 @@ def main() -> None:
     if args.out.exists():
         done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
     model = f"{args.model} α={args.width} ρ={args.resolution}"
-    finished = {r["variant"] for r in done if r["model"] == model and r["epochs"] == args.epochs}
+
+    def same_round(r: dict[str, Any]) -> bool:
+        return r["model"] == model and r["epochs"] == args.epochs and r.get("tag", "") == args.tag
+
+    finished = {r["variant"] for r in done if same_round(r)}
     for name in args.variants.split(","):
         if name in finished:
             continue
-        row = run_variant(name, VARIANTS[name], args, base)
+        row = {"tag": args.tag, **run_variant(name, VARIANTS[name], args, base)}
         print(json.dumps(row), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("a") as file:
             file.write(json.dumps(row) + "\n")
         done.append(row)
-    rows = [r for r in done if r["model"] == model and r["epochs"] == args.epochs]
+    rows = [r for r in done if same_round(r)]
     print(f"\n{model}, {args.epochs} epochs, base {json.dumps(asdict(base))}\n")
     print(table(rows))
 
