@@ -47,7 +47,12 @@ from mobilenet_study.models import build
 from mobilenet_study.models.counting import measured_cost
 from mobilenet_study.training.loop import train
 from mobilenet_study.training.pipeline import DeviceDataset, Preprocess
-from mobilenet_study.training.recipe import TrainParams, device_name, make_optimizer
+from mobilenet_study.training.recipe import (
+    PRECISIONS,
+    TrainParams,
+    device_name,
+    make_optimizer,
+)
 
 
 def base_config(device: str, batch_size: int) -> TrainParams:
@@ -277,6 +282,10 @@ def main() -> None:
     parser.add_argument(
         "--no-conventional", action="store_true", help="the project loop and roofline only"
     )
+    parser.add_argument("--compile", action="store_true", help="the project loop compiled")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help="the project loop's train.precision"
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -285,12 +294,15 @@ def main() -> None:
     images, labels = load_train_images(args.data)
     mean, std = channel_stats(images)
     size = input_size(args.resolution)
-    config = base_config(args.device, args.batch_size)
+    config = replace(
+        base_config(args.device, args.batch_size), compile=args.compile, precision=args.precision
+    )
 
     print(
         f"{args.model} α={args.width} ρ={args.resolution} ({size}px), batch {args.batch_size}, "
         f"{args.steps} timed steps after {args.warmup}, device "
-        f"{device_name(device)}, torch {torch.__version__}, {len(labels)} images"
+        f"{device_name(device)}, torch {torch.__version__}, {len(labels)} images; project loop: "
+        f"compile {args.compile}, precision {args.precision}"
     )
     torch.manual_seed(0)
     work = Workload(images, labels, config, size, mean, std, device, args.steps, args.warmup)

@@ -218,9 +218,10 @@ def test_training_learns_and_is_deterministic_on_cpu() -> None:
     ]
     # Learning, judged on the training loss: ln 10 = 2.30 is chance. The test accuracy of a
     # model this small, with 5 BatchNorm batches an epoch, swings between CPUs (0.18 to 0.61
-    # at epoch 10 across seeds on one machine), so it is no reliable sign here.
+    # at epoch 10 across seeds on one machine), and so does the last loss a little (1.20 on
+    # an AMD EPYC, 1.53 on an Intel Xeon, the same before and after the loop's rewrite).
     assert first.history[0].train_loss > 2.0
-    assert first.history[-1].train_loss < 1.5
+    assert first.history[-1].train_loss < 1.8
 
 
 def test_another_seed_trains_another_model() -> None:
