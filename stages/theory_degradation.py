@@ -27,7 +27,10 @@ def main() -> None:
         save_figure(
             figures.degradation_figure(outcome.tables["degradation"]), plots / "degradation.png"
         )
-    write_json(METRICS, experiments.finite_or_none(outcome.summary))
+        # Everything the PDF reads; metrics/ keeps the headline only (dvc metrics show).
+        summary = experiments.finite_or_none(outcome.summary)
+        write_json(plots / "summary.json", summary)
+    write_json(METRICS, experiments.degradation_headline(summary))
 
 
 if __name__ == "__main__":

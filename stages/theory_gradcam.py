@@ -13,7 +13,7 @@ from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
 from mobilenet_study.theory import figures
 from mobilenet_study.theory.config import TheoryParams, check_gradcam_run
-from mobilenet_study.theory.experiments import finite_or_none
+from mobilenet_study.theory.experiments import finite_or_none, gradcam_headline
 from mobilenet_study.theory.gradcam_checks import gradcam_relu
 from mobilenet_study.training.outputs import RunPaths, load_trained
 
@@ -37,7 +37,10 @@ def main() -> None:
     with atomic_dir(PLOTS) as plots:
         write_table(plots / "deletion.csv", per_image)
         save_figure(figures.deletion_figure(per_image), plots / "deletion.png")
-    write_json(METRICS, finite_or_none({"run": checks.run, **summary}))
+        # Everything the PDF reads; metrics/ keeps the headline only (dvc metrics show).
+        summary = finite_or_none({"run": checks.run, **summary})
+        write_json(plots / "summary.json", summary)
+    write_json(METRICS, gradcam_headline(summary))
 
 
 if __name__ == "__main__":

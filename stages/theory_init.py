@@ -33,7 +33,10 @@ def main() -> None:
             figures.init_training_figure(outcome.tables["init_training"], experiments.CHANCE_LOSS),
             plots / "init_training.png",
         )
-    write_json(METRICS, experiments.finite_or_none(outcome.summary))
+        # Everything the PDF reads; metrics/ keeps the headline only (dvc metrics show).
+        summary = experiments.finite_or_none(outcome.summary)
+        write_json(plots / "summary.json", summary)
+    write_json(METRICS, experiments.init_headline(summary))
 
 
 if __name__ == "__main__":

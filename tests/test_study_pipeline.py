@@ -213,9 +213,9 @@ def _pdf_text(path: Path) -> str:
 def test_the_theory_pdf_is_built_and_quotes_the_measurements(study: PipelineRepo) -> None:
     path = study.path
     text = re.sub(r"\s+", " ", _pdf_text(path / "reports/theory.pdf"))
-    init = json.loads((path / "metrics/theory/init.json").read_text())
-    degradation = json.loads((path / "metrics/theory/degradation.json").read_text())
-    gradcam = json.loads((path / "metrics/theory/gradcam.json").read_text())
+    init = json.loads((path / "plots/theory/init/summary.json").read_text())
+    degradation = json.loads((path / "plots/theory/degradation/summary.json").read_text())
+    gradcam = json.loads((path / "plots/theory/gradcam/summary.json").read_text())
     residual = json.loads((path / "metrics/residual.json").read_text())
     # Each number, as the document rounds it, is in its text (within the rounding).
     numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
@@ -234,3 +234,24 @@ def test_the_theory_pdf_is_built_and_quotes_the_measurements(study: PipelineRepo
     # The figures are embedded, and no placeholder or unresolved markup is left.
     assert "n/a" not in text
     assert "#" not in text
+
+
+def _metric_values(tree: object) -> int:
+    """The values `dvc metrics show` lists: numbers and booleans, nested keys flattened."""
+    if isinstance(tree, dict):
+        return sum(_metric_values(value) for value in tree.values())
+    return int(isinstance(tree, (int, float, bool)))
+
+
+@pytest.mark.slow
+def test_metrics_show_stays_readable(study: PipelineRepo) -> None:
+    """At most 4 values per trained run and 25 others (the theory stages 12 of them)."""
+    shown = json.loads(study.dvc("metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    counts = {name: _metric_values(entry.get("data", {})) for name, entry in files.items()}
+    per_run = 4 * len(RUNS)
+    theory = sum(n for name, n in counts.items() if name.startswith("metrics/theory"))
+    assert theory <= 12, counts
+    assert sum(counts.values()) <= per_run + 25, counts
+    headline = json.loads((study.path / "metrics/theory/degradation.json").read_text())
+    assert set(headline) >= {"plain_deeper_worse", "resnet_deeper_better"}

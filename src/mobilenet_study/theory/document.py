@@ -1,7 +1,8 @@
 """reports/theory.pdf: the theory answers, compiled by Typst (the `typst` package, offline).
 
-The source, docs/theory.typ, holds the prose; every number in it is read from a metrics file
-when the document is compiled (Typst's ``json()``), and every figure is a stage's PNG. Paths in
+The source, docs/theory.typ, holds the prose; every number in it is read from a stage's JSON
+(the residual metrics, and the theory stages' ``plots/theory/<stage>/summary.json``) when the
+document is compiled (Typst's ``json()``), and every figure is a stage's PNG. Paths in
 the source are absolute from the repository root, which is Typst's root here.
 """
 
@@ -19,9 +20,9 @@ TARGET = Path("reports/theory.pdf")
 # What the document reads (dvc.yaml lists the same files as the stage's dependencies).
 INPUTS = (
     "metrics/residual.json",
-    "metrics/theory/init.json",
-    "metrics/theory/degradation.json",
-    "metrics/theory/gradcam.json",
+    "plots/theory/init/summary.json",
+    "plots/theory/degradation/summary.json",
+    "plots/theory/gradcam/summary.json",
 )
 
 

@@ -241,6 +241,40 @@ def orderings(
     }
 
 
+def init_headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """metrics/theory/init.json: what someone compares across experiments (He et al. 2015,
+    Fig. 3, and the scale at init); the rest is in plots/theory/init/summary.json."""
+    training, propagation = summary["init_training"], summary["propagation"]
+    return {
+        "he_stalled": training["he"]["stalled"],
+        "xavier_stalled": training["xavier"]["stalled"],
+        "he_final_train_loss": training["he"]["final_train_loss"],
+        "xavier_rms_ratio": propagation["xavier"]["rms_ratio_over_draws"],
+        "he_rms_ratio": propagation["he"]["rms_ratio_over_draws"],
+    }
+
+
+def degradation_headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """metrics/theory/degradation.json: He et al. 2016 Fig. 6's three orderings, and the deep
+    networks' final training errors."""
+    deep = summary["deep"]
+    return {
+        "plain_deeper_worse": summary["plain_deeper_worse"],
+        "resnet_deeper_better": summary["resnet_deeper_better"],
+        "resnet_beats_plain_deep": summary["resnet_beats_plain_deep"],
+        "plain_deep_train_error": summary["runs"][f"plain-{deep}"]["final_train_error"],
+        "resnet_deep_train_error": summary["runs"][f"resnet-{deep}"]["final_train_error"],
+    }
+
+
+def gradcam_headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """metrics/theory/gradcam.json: the ReLU's share and the deletion test's difference."""
+    return {
+        "negative_position_share": summary["negative_position_share_mean"],
+        "deletion_difference": summary["difference_mean"],
+    }
+
+
 def finite_or_none(tree: Any) -> Any:
     """``tree`` with every NaN or infinity replaced by None: JSON has no NaN (Typst and most
     readers refuse it), and "not defined" is what it means here (0/0 under zero init)."""
