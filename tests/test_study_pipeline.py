@@ -255,3 +255,20 @@ def test_metrics_show_stays_readable(study: PipelineRepo) -> None:
     assert sum(counts.values()) <= per_run + 25, counts
     headline = json.loads((study.path / "metrics/theory/degradation.json").read_text())
     assert set(headline) >= {"plain_deeper_worse", "resnet_deeper_better"}
+
+
+@pytest.mark.slow
+def test_results_publish_the_study_with_its_theory_pdf(study: PipelineRepo) -> None:
+    commit = study.run("git", "rev-parse", "HEAD").stdout.strip()
+    attempt = {"started": "", "ended": "", "wall_s": 60.0, "status": 0, "commit": commit}
+    (study.path / "logs").mkdir(exist_ok=True)
+    (study.path / "logs/full-runs.jsonl").write_text(json.dumps(attempt) + "\n")
+    study.run("python", "-m", "mobilenet_study.results", "full")
+    published = study.path / "results/full"
+    assert (published / "theory.pdf").read_bytes() == (
+        study.path / "reports/theory.pdf"
+    ).read_bytes()
+    assert (
+        "[results/full/theory.pdf](results/full/theory.pdf)"
+        in (published / "summary.md").read_text()
+    )

@@ -48,6 +48,7 @@ from mobilenet_study.study.table import PairedTests, Predictions, first_seed_run
 RESULTS_DIR = Path("results")
 STUDY_TABLE = Path("plots/study/study.csv")
 REPORT = Path("reports/study.md")
+THEORY_PDF = Path("reports/theory.pdf")  # the theory_report stage's output
 PREDICTIONS_DIR = Path("plots/predictions")
 FIGURE_DIRS = ("plots/study", "plots/cost", "plots/gradcam", "plots/residual", "plots/data")
 HEADLINE_FIGURE = "plots/study/accuracy_vs_macs.png"
@@ -268,7 +269,9 @@ def summary(
             f"{_counts(study['epochs'])} epoch(s) on {_counts(study['train_images'])} "
             f"training images and tested on {_counts(study['test_images'])} test images of "
             f"CIFAR-10 ({data_label}). Full report: "
-            f"[results/{profile}/report.md](results/{profile}/report.md).",
+            f"[results/{profile}/report.md](results/{profile}/report.md); the theory "
+            f"questions answered by experiment in the same run: "
+            f"[results/{profile}/theory.pdf](results/{profile}/theory.pdf).",
             f"![Test accuracy against MACs](results/{profile}/{HEADLINE_FIGURE})",
             "**MobileNet V1 against the baseline CNN** (the same network with standard convs):",
             versus,
@@ -282,8 +285,9 @@ def publish(profile: str, out_root: Path = RESULTS_DIR) -> Path:
     """Copy the finished run in this workspace to ``out_root/profile``; return that folder."""
     params = load_params()
     grid = Grid.from_params(params)
-    if not STUDY_TABLE.exists() or not REPORT.exists():
-        raise StudyError(f"{STUDY_TABLE} or {REPORT} is missing: run `make {profile}` first")
+    for output in (STUDY_TABLE, REPORT, THEORY_PDF):
+        if not output.exists():
+            raise StudyError(f"{output} is missing: run `make {profile}` first")
     study = pd.read_csv(STUDY_TABLE)
     expected = {run.name for run in grid.runs}
     if set(study["run"]) != expected:
@@ -310,6 +314,7 @@ def publish(profile: str, out_root: Path = RESULTS_DIR) -> Path:
     with atomic_dir(target) as tmp:
         write_text(tmp / "report.md", published)
         shutil.copy(STUDY_TABLE, tmp / "study.csv")
+        shutil.copy(THEORY_PDF, tmp / "theory.pdf")
         pd.DataFrame([asdict(f) for f in found]).to_csv(tmp / "floors.csv", index=False)
         shutil.copy("params.yaml", tmp / "params.yaml")
         write_text(tmp / "run.json", json.dumps(record, indent=2) + "\n")
