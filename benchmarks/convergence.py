@@ -49,7 +49,9 @@ def parse_point(text: str) -> tuple[Run, int]:
 
 
 def recipe(params: dict[str, Any], sets: list[str], epochs: int) -> TrainParams:
+    """params.yaml's recipe at ``epochs``, its warm-up the same share of the run."""
     section = {**params["train"], "validation": 0, "train_subset": 0, "test_subset": 0}
+    section["warmup_epochs"] = section["warmup_epochs"] * epochs / section["epochs"]
     for item in sets:
         key, _, value = item.partition("=")
         section[key] = yaml.safe_load(value)

@@ -534,3 +534,19 @@ def test_latency_scaling_says_which_way_it_departs_from_the_macs(
         # Its weights' size, as the likely cause, said as untested.
         assert re.search(r"fp32 weights take \d+\.\d MB against \d+\.\d MB", notes[1])
         assert "not tested here" in notes[1]
+
+
+def test_the_report_says_which_runs_trained_in_bf16_and_that_all_use_flip_tta() -> None:
+    frame = pd.DataFrame(
+        {
+            "run": ["mobilenet_v1-1.0-1.0-0", "baseline-1.0-1.0-0"],
+            "precision": ["fp32", "bf16"],
+            "tta": ["flip", "flip"],
+        }
+    )
+    text = report.recipe_text(frame)
+    assert "Every run is scored with flip test-time augmentation" in text
+    assert "bf16 autocast: baseline-1.0-1.0-0 (" in text
+    assert "mobilenet_v1-1.0-1.0-0" not in text
+    fp32 = frame.assign(precision="fp32", tta="none")
+    assert report.recipe_text(fp32) == ""

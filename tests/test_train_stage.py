@@ -30,6 +30,7 @@ TINY_GRID = {
     "train.test_subset": 100,
     "train.eval_batch_size": 100,
     "train.warmup_epochs": 0,
+    "train.compile": False,  # compiling takes longer than these runs train
     # Deployment timed briefly: the tests check the outputs, not the numbers.
     "deploy.calibration_images": 20,
     "deploy.batch_sizes": [1, 4],

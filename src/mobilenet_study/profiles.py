@@ -56,6 +56,7 @@ QUICK_OVERRIDES: dict[str, Any] = {
     "train.warmup_epochs": 1,
     "train.train_subset": 2000,
     "train.test_subset": 1000,
+    "train.compile": False,  # compiling (30-60 s a run) would outlast these short runs
     # Grad-CAM of the baseline and V1 side by side at the largest (α, ρ), and V1 at the smallest.
     "gradcam.runs": ["baseline-0.5-0.75-0", "mobilenet_v1-0.5-0.75-0", "mobilenet_v1-0.25-0.5-0"],
     "cost.warmup": 2,

@@ -40,6 +40,27 @@ def data_source_text(summary: DataSummary) -> str:
     return summary.label
 
 
+def recipe_text(table: pd.DataFrame) -> str:
+    """How the accuracies were made: test-time augmentation and training precision, per run."""
+    sentences = []
+    if (table["tta"] == "flip").all():
+        sentences.append(
+            "Every run is scored with flip test-time augmentation (the mean of the logits of "
+            "each test image and of its mirror image, `train.tta: flip`)."
+        )
+    elif (table["tta"] == "flip").any():
+        sentences.append("Only some runs are scored with flip test-time augmentation.")
+    bf16 = sorted(table.loc[table["precision"] == "bf16", "run"])
+    if bf16:
+        share = "every run" if len(bf16) == len(table) else ", ".join(bf16)
+        sentences.append(
+            f"Trained with bf16 autocast: {share} (`train.precision: auto` uses it for "
+            "models without depthwise convs where the CPU has bf16 units, and on CUDA); every "
+            "other run in fp32. Every evaluation is in fp32."
+        )
+    return " ".join(sentences)
+
+
 def method_text(table: pd.DataFrame) -> str:
     first = first_seed_runs(table)
     seeds = sorted(table["seed"].unique())
@@ -190,7 +211,7 @@ def build_report(
             [
                 f"**Data:** {data_source_text(summary)}; source `{summary.source}`.",
                 f"**Training device:** {devices}; {epochs} epoch(s) on {train_images} training "
-                "images per epoch.",
+                f"images per epoch. {recipe_text(table)}".strip(),
                 f"**Runs:** {len(table)} ({', '.join(table['model'].unique())}).",
                 f"**Uncertainty:** {method_text(table)}",
             ]

@@ -65,6 +65,8 @@ COLUMNS = (
     "train_seconds",
     "train_images_per_second",
     "device",
+    "precision",
+    "tta",
     "first_seed",
     "pareto_frontier",
     "model_frontier",
@@ -273,6 +275,9 @@ def _run_row(inputs: RunInputs, cost: pd.Series) -> dict[str, Any]:
         "train_seconds": float(m["train_seconds"]),
         "train_images_per_second": float(m["train_images_per_second"]),
         "device": str(m["device"]),
+        # Runs trained before these fields existed were fp32 without test-time augmentation.
+        "precision": str(m.get("precision", "fp32")),
+        "tta": str(m.get("tta", "none")),
     }
 
 

@@ -75,6 +75,7 @@ def run_metrics(
         "evaluated_on": evaluated_on,
         "recipe": recipe_fingerprint(config),
         "precision": result.precision,
+        "tta": config.tta,
         "test_accuracy": last.test_accuracy,
         "test_loss": last.test_loss,
         "best_test_accuracy": max(r.test_accuracy for r in result.history),
