@@ -24,6 +24,7 @@ GRID = {
     "grid.reference.widths": [0.5],
     "grid.reference.resolutions": [0.5],
     "train.epochs": 4,
+    "train.warmup_epochs": 1,
     "train.batch_size": 100,
 }
 
