@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from mobilenet_study.data.cifar import CLASSES
 from mobilenet_study.grid import GridPoint, Run
+from mobilenet_study.machine import cpu_description
 from mobilenet_study.models import build
 from mobilenet_study.training.loop import evaluate, train
 from mobilenet_study.training.pipeline import load_dataset
@@ -65,23 +65,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def cpu_name() -> str:
-    """`lscpu`'s model name, family/model and the vector flags that decide training speed."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        return platform.processor() or "unknown"
-    flags = set(fields.get("flags", "").split())
-    shown = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return (
-        f"{fields.get('model name', 'unknown')}, family {fields.get('cpu family', '?')} "
-        f"model {fields.get('model', '?')}, {os.cpu_count()} CPUs, {' '.join(shown)}"
-    )
-
-
 def run_variant(
     name: str, changes: dict[str, Any], args: argparse.Namespace, base: TrainParams
 ) -> dict[str, Any]:
@@ -117,7 +100,7 @@ def run_variant(
         "seconds": round(seconds, 1),
         "images_per_second": round(result.images_trained / result.step_seconds, 1),
         "threads": torch.get_num_threads(),
-        "cpu": cpu_name(),
+        "cpu": f"{cpu_description()}, {os.cpu_count()} CPUs",
     }
 
 

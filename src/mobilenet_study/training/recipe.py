@@ -152,11 +152,15 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
-def has_depthwise(model: nn.Module) -> bool:
-    return any(
-        isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
-        for m in model.modules()
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise conv: one filter per input channel."""
+    return (
+        isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
     )
+
+
+def has_depthwise(model: nn.Module) -> bool:
+    return any(is_depthwise(m) for m in model.modules())
 
 
 def resolve_precision(requested: str, device: torch.device, model: nn.Module) -> str:
@@ -190,11 +194,7 @@ def parameter_groups(
     decay, no_decay = [], []
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
-            depthwise = (
-                isinstance(module, nn.Conv2d)
-                and module.groups > 1
-                and module.groups == module.in_channels
-            )
+            depthwise = is_depthwise(module)
             is_weight = name == "weight" and isinstance(module, (nn.Conv2d, nn.Linear))
             decayed = scope == "all" or (is_weight and (scope == "weights" or not depthwise))
             (decay if decayed else no_decay).append(param)
