@@ -21,7 +21,7 @@ def main() -> None:
     images, labels = load_split(PREPARED_DIR, "train")
     stats = read_stats(PREPARED_DIR)
     outcome = experiments.initialisation(
-        config, TrainingImages.from_arrays(images, labels, stats.mean, stats.std)
+        config, TrainingImages.from_arrays(images, labels, stats.mean, stats.std, config.input_size)
     )
     with atomic_dir(PLOTS) as plots:
         for name, table in outcome.tables.items():

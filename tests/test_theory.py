@@ -103,6 +103,7 @@ def test_a_symmetric_start_stays_symmetric_in_training() -> None:
         rng.integers(0, 10, 64),
         (0.5, 0.5, 0.5),
         (0.25, 0.25, 0.25),
+        input_size=16,
     )
     schedule = Schedule(steps=10, batch_size=16, lr=0.05, log_every=5)
     for scheme, expected in (("constant", 1), ("zero", 1)):
@@ -113,6 +114,26 @@ def test_a_symmetric_start_stays_symmetric_in_training() -> None:
     assert [distinct_filters(c.weight) for c in model.convs()] == [
         c.out_channels for c in model.convs()
     ]
+
+
+def test_training_images_come_at_the_input_size() -> None:
+    from mobilenet_study.theory.training import TrainingImages
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    images[0] = 200  # a flat image stays flat at any size
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    full = TrainingImages.from_arrays(images, np.zeros(8, dtype=np.int64), mean, std)
+    small = TrainingImages.from_arrays(images, np.zeros(8, dtype=np.int64), mean, std, 16)
+    index = torch.arange(8)
+    assert full.normalised(index).shape == (8, 3, 32, 32)
+    x = small.normalised(index)
+    assert x.shape == (8, 3, 16, 16)
+    torch.testing.assert_close(x[0], torch.full((3, 16, 16), (200 / 255 - 0.5) / 0.25))
+    # Shrinking averages: each image's mean is kept (to the border's share), unlike skipping.
+    torch.testing.assert_close(
+        x.mean((2, 3)), full.normalised(index).mean((2, 3)), atol=0.02, rtol=0
+    )
 
 
 @pytest.mark.parametrize(("depth", "params"), [(20, 0.27e6), (56, 0.85e6), (110, 1.7e6)])
@@ -168,6 +189,10 @@ def test_nan_becomes_null_for_json() -> None:
         ("plain.widths", [16, 32], "three stage widths"),
         ("symmetry.log_every", 1000, "must not exceed"),
         ("init_training.lr", 0, "allowed: a number in (0.0, 10.0]"),
+        ("input_size", 30, "a multiple of 4"),
+        ("input_size", 4, "allowed"),
+        ("input_size", 64, "allowed"),
+        ("input_size", "16px", "a whole number"),
     ],
 )
 def test_bad_values_are_refused_with_the_key(key: str, value: object, message: str) -> None:

@@ -10,6 +10,9 @@ from mobilenet_study import params as p
 
 SECTION = "theory"
 MAX_DEPTH = 200  # a bound that keeps a typo (3000) from running for days
+# The networks halve the map twice (stages 2 and 3), and CIFAR-10's images are 32 px: an input
+# side is a multiple of 4 (both halvings exact) from 8 (a 2×2 map in the last stage) to 32.
+INPUT_SIZES = tuple(range(8, 33, 4))
 
 
 def _widths(params: Mapping[str, Any], key: str) -> tuple[int, int, int]:
@@ -58,6 +61,7 @@ class GradCamChecks:
 @dataclass(frozen=True)
 class TheoryParams:
     seed: int
+    input_size: int  # the images' side in pixels, resized from 32 (a quarter of the cost at 16)
     images: int  # real training images in the batch the measurements at initialisation use
     draws: int  # weight draws the propagation ratios are averaged over (seeds seed, seed + 1...)
     plain: PlainNet
@@ -81,6 +85,7 @@ class TheoryParams:
                 )
         return cls(
             seed=p.integer(params, f"{s}.seed", low=0),
+            input_size=_input_size(params, f"{s}.input_size"),
             images=p.integer(params, f"{s}.images", low=2, high=10_000),
             draws=p.integer(params, f"{s}.draws", low=1, high=1000),
             plain=PlainNet(
@@ -96,6 +101,16 @@ class TheoryParams:
             ),
             gradcam=_gradcam(params, f"{s}.gradcam"),
         )
+
+
+def _input_size(params: Mapping[str, Any], key: str) -> int:
+    side = p.integer(params, key, low=INPUT_SIZES[0], high=INPUT_SIZES[-1])
+    if side not in INPUT_SIZES:
+        raise p.ParamError(
+            key, side, f"allowed: one of {', '.join(map(str, INPUT_SIZES))} (pixels, a multiple "
+            "of 4: the networks halve the map twice)",
+        )  # fmt: skip
+    return side
 
 
 _SCHEDULE_KEYS = ("steps", "batch_size", "lr", "log_every")

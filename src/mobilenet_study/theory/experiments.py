@@ -73,6 +73,7 @@ def initialisation(config: TheoryParams, data: TrainingImages) -> Outcome:
                 "conv_layers": config.plain.depth - 1,
                 "widths": list(config.plain.widths),
                 "images": len(labels),
+                "input_size": config.input_size,
             },
             "propagation": propagation,
             "symmetry": {"steps": config.symmetry.steps, **symmetry},
@@ -200,6 +201,7 @@ def degradation(config: TheoryParams, data: TrainingImages) -> Outcome:
         summary={
             "depths": list(d.depths),
             "widths": list(d.widths),
+            "input_size": config.input_size,
             "steps": d.schedule.steps,
             "batch_size": d.schedule.batch_size,
             "lr": d.schedule.lr,

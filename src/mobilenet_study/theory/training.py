@@ -16,23 +16,30 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from mobilenet_study.data.resize import resize
 from mobilenet_study.theory.config import Schedule
 from mobilenet_study.theory.nets import DeepCNN
 
 
 @dataclass(frozen=True)
 class TrainingImages:
-    """uint8 training images (N, 3, 32, 32) and labels in memory, normalised batch by batch
-    with the dataset's channel statistics."""
+    """uint8 training images (N, 3, 32, 32) and labels in memory, resized to ``input_size``
+    (theory.input_size) and normalised with the dataset's channel statistics batch by batch."""
 
     images: torch.Tensor
     labels: torch.Tensor
     mean: torch.Tensor  # (1, 3, 1, 1), in [0, 1] units
     std: torch.Tensor
+    input_size: int = 32
 
     @classmethod
     def from_arrays(
-        cls, images: np.ndarray, labels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        input_size: int = 32,
     ) -> TrainingImages:
         """From uint8 (N, 32, 32, 3) images, as the prepared data holds them."""
         tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
@@ -42,10 +49,11 @@ class TrainingImages:
             torch.from_numpy(labels).long(),
             torch.tensor(mean).view(shape),
             torch.tensor(std).view(shape),
+            input_size,
         )
 
     def normalised(self, index: torch.Tensor) -> torch.Tensor:
-        return (self.images[index].float() / 255 - self.mean) / self.std
+        return (resize(self.images[index].float() / 255, self.input_size) - self.mean) / self.std
 
     def sample(self, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` distinct images drawn with ``seed``, normalised, and their labels."""

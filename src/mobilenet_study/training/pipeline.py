@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from mobilenet_study.data.prepared import load_split, read_stats
+from mobilenet_study.data.resize import resize
 from mobilenet_study.grid import Run
 from mobilenet_study.training.recipe import TrainParams
 
@@ -75,11 +76,7 @@ class Preprocess:
         )
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255)
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(
-                x, size=self.input_size, mode="bilinear", antialias=True, align_corners=False
-            )
+        x = resize(images.float().div_(255), self.input_size)
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
 
