@@ -4,9 +4,13 @@ grid with whichever `mobilenet_study` is first on PYTHONPATH (an old commit's or
     PYTHONPATH=<tree>/src python benchmarks/grid_epoch_side.py RUN PARAMS DATA STEPS [KEY=VALUE...]
 
 Uses only what every version of the package has had: params, profiles, grid, models, the
-training loop. Trains two one-epoch calls of ``STEPS`` steps on the run's recipe (the first
-warms up: allocator, oneDNN kernels, torch.compile) and prints one JSON line: seconds per step
-of the second, the steps of a full epoch, and the seconds the first took.
+training loop. Trains three one-epoch calls on the run's recipe — ``STEPS`` / 2 steps to warm
+up (allocator, oneDNN kernels, torch.compile), then ``STEPS`` and 2 × ``STEPS`` — and prints
+one JSON line: the seconds per step, the steps of a full epoch, and the seconds the warm-up
+took. The seconds per step are the difference of the two timed calls over ``STEPS``: each
+call also pays a fixed cost (a compiled model is looked up in torch.compile's caches again,
+a second or two), which an epoch of hundreds of steps pays once and a few timed steps must not
+be charged with.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from mobilenet_study.training.pipeline import DeviceDataset, Preprocess
 from mobilenet_study.training.recipe import TrainParams, resolve_device, seed_everything
 
 
+def per_step(seconds_n: float, seconds_2n: float, n: int) -> float:
+    """The marginal seconds of a step, from calls of n and 2n steps; where noise makes the
+    difference non-positive (a few very short steps), the longer call's mean instead."""
+    marginal = (seconds_2n - seconds_n) / n
+    return marginal if marginal > 0 else seconds_2n / (2 * n)
+
+
 def main() -> None:
     name, params_file, data_dir, steps = sys.argv[1:5]
     extra = dict(item.split("=", 1) for item in sys.argv[5:])
@@ -48,20 +59,21 @@ def main() -> None:
     test = DeviceDataset.from_arrays(images[:100], labels[:100], device)
     model = build(run.model, run.width)
     one_epoch = replace(config, epochs=1, warmup_epochs=0)
-    seconds = []
-    for n_steps in (max(2, int(steps) // 2), int(steps)):
+    seconds, step_seconds = [], []
+    for n_steps in (max(2, int(steps) // 2), int(steps), 2 * int(steps)):
         subset = np.arange(n_steps * config.batch_size) % len(labels)
         data = DeviceDataset.from_arrays(images[subset], labels[subset], device)
         start = time.perf_counter()
         result = train(model, data, test, preprocess, one_epoch, progress=False)
         seconds.append(time.perf_counter() - start)
+        step_seconds.append(result.step_seconds)
     print(
         json.dumps(
             {
                 "run": name,
                 "batch_size": config.batch_size,
                 "steps_per_epoch": (50_000 - getattr(config, "validation", 0)) // config.batch_size,
-                "seconds_per_step": result.step_seconds / int(steps),
+                "seconds_per_step": per_step(step_seconds[1], step_seconds[2], int(steps)),
                 "warmup_seconds": round(seconds[0], 2),
                 "precision": getattr(result, "precision", "fp32"),
                 "compile": config.compile,
