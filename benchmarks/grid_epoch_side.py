@@ -8,9 +8,9 @@ training loop. Trains three one-epoch calls on the run's recipe — ``STEPS`` / 
 up (allocator, oneDNN kernels, torch.compile), then ``STEPS`` and 2 × ``STEPS`` — and prints
 one JSON line: the seconds per step, the steps of a full epoch, and the seconds the warm-up
 took. The seconds per step are the difference of the two timed calls over ``STEPS``: each
-call also pays a fixed cost (a compiled model is looked up in torch.compile's caches again,
-a second or two), which an epoch of hundreds of steps pays once and a few timed steps must not
-be charged with.
+call may also pay a fixed cost in its steps (e.g. torch.compile's guards and cache look-up on
+the first step of a new wrapper), which an epoch of hundreds of steps pays once and a few timed
+steps must not be charged with.
 """
 
 from __future__ import annotations
