@@ -1,5 +1,6 @@
-"""Wall time of the theory stages (issue 21's budget: all four together within 20 minutes on a
-2-core CPU at the default params, within 1 minute at the quick profile's).
+"""Wall time of the theory stages and the papers' orderings they measured (the budget: all four
+together within 20 minutes on the slowest 2-core CPU, 8 on a Zen 5, at the default params;
+within 1 minute at the quick profile's).
 
 Runs each stage's command in turn in a workspace whose `download` stage has run (and whose
 `theory.gradcam.run` is trained), as `dvc repro` would, and prints the seconds of each and the
@@ -12,6 +13,7 @@ total against the budget. Use a workspace whose params are the ones to time:
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -36,6 +38,31 @@ def main() -> None:
         print(f"{stage:20s} {seconds:8.1f} s", flush=True)
     verdict = "within" if total <= args.budget else "OVER"
     print(f"{'all four':20s} {total:8.1f} s ({verdict} the budget of {args.budget:.0f} s)")
+    print_verdicts(args.repo)
+
+
+# The papers' orderings, as the stages' metrics state them: (file, key, what the paper has).
+ORDERINGS = (
+    ("init", "xavier_stalled", True, "He et al. 2015 Fig. 3: Xavier stalls"),
+    ("init", "he_stalled", False, "He et al. 2015 Fig. 3: He trains"),
+    ("degradation", "plain_deeper_worse", True, "He et al. 2016 Fig. 6: plain deep worse"),
+    ("degradation", "resnet_deeper_better", True, "He et al. 2016 Fig. 6: ResNet deep better"),
+    ("degradation", "resnet_beats_plain_deep", True, "He et al. 2016 Fig. 6: ResNet beats plain"),
+)
+
+
+def print_verdicts(repo: Path) -> None:
+    """Each ordering as measured, against the paper's, from metrics/theory/*.json."""
+    metrics = {
+        name: json.loads((repo / "metrics" / "theory" / f"{name}.json").read_text())
+        for name in ("init", "degradation")
+    }
+    for name, key, paper, what in ORDERINGS:
+        measured = metrics[name][key]
+        agrees = "as the paper" if measured == paper else "NOT as the paper"
+        print(f"{what:45s} {key} = {str(measured).lower():5s} ({agrees})")
+    for name, values in metrics.items():
+        print(f"metrics/theory/{name}.json: {json.dumps(values)}")
 
 
 if __name__ == "__main__":

@@ -187,6 +187,10 @@ def test_nan_becomes_null_for_json() -> None:
     [
         ("degradation.depths", [20, 21], "6n + 2"),
         ("plain.widths", [16, 32], "three stage widths"),
+        ("degradation.widths", [16, 0, 64], "allowed: a whole number in [1, 1024]"),
+        ("degradation.widths", [16, 32.5, 64], "a whole number"),
+        ("degradation.log_every", 100_000, "must not exceed"),
+        ("degradation.lr", -0.05, "allowed: a number in (0.0, 10.0]"),
         ("symmetry.log_every", 1000, "must not exceed"),
         ("init_training.lr", 0, "allowed: a number in (0.0, 10.0]"),
         ("input_size", 30, "a multiple of 4"),
