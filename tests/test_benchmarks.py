@@ -1,5 +1,6 @@
 """The long-running benchmarks end to end at toy sizes, so that a run of hours does not fail on
-a typo at its end: the recipe ablation, the convergence curve and the grid-epoch comparison."""
+a typo at its end: the recipe ablation, the convergence curve, the grid-epoch comparison and
+the theory budget."""
 
 from __future__ import annotations
 
@@ -68,3 +69,26 @@ def test_grid_epoch_compares_two_commits(prepared: Path) -> None:
         "--runs", "mobilenet_v1-0.25-0.5-0",
     )  # fmt: skip
     assert "grid epoch (1 runs): old HEAD" in printed and "ratio" in printed
+
+
+def test_theory_budget_runs(prepared: Path, tmp_path: Path) -> None:
+    import yaml
+
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["theory"]["input_size"] = 8
+    params["theory"]["degradation"].update(
+        depths=[8, 14], widths=[4, 4, 8], batch_size=8, log_every=2
+    )
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "budget.json"
+    _run(
+        "benchmarks/theory_budget.py", "--data", str(prepared), "--steps", "6",
+        "--params", str(tmp_path / "params.yaml"), "--out", str(out),
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["steps_measured"] == 6 and result["verdicts"]["step"] == [2, 4, 6]
+    assert result["settings"] == {
+        "seed": 0, "input_size": 8, "depths": [8, 14], "widths": [4, 4, 8],
+        "batch_size": 8, "lr": params["theory"]["degradation"]["lr"], "log_every": 2,
+    }  # fmt: skip
+    assert set(result) >= {"first_ahead_step", "ahead_from_step", "cpu", "seconds"}

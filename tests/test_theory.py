@@ -175,6 +175,54 @@ def test_orderings_on_made_up_curves() -> None:
     assert found["plain_deep_gradient_vanished"]
 
 
+def test_verdict_by_budget_recomputes_the_stage_verdict_on_each_prefix() -> None:
+    def log(errors: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"step": [10 * (i + 1) for i in range(len(errors))], "train_error": errors}
+        )
+
+    shallow = log([0.5, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    deep = log([0.6, 0.5, 0.2, 0.2, 0.4, 0.2, 0.2, 0.2])
+    verdicts = experiments.verdict_by_budget(shallow, deep)
+    # The final error of S steps: the mean over the last quarter (at least one) of the points.
+    assert verdicts["deep_final_train_error"].tolist() == pytest.approx(
+        [0.6, 0.5, 0.2, 0.2, 0.4, 0.2, 0.2, 0.2]
+    )
+    assert verdicts["deeper_better"].tolist() == [False, False, True, True, False, True, True, True]
+    assert experiments.budget_summary(verdicts) == {
+        "steps_measured": 80,
+        "first_ahead_step": 30,
+        "ahead_from_step": 60,
+    }
+    never = experiments.verdict_by_budget(shallow.assign(train_error=0.1), deep)
+    assert experiments.budget_summary(never)["first_ahead_step"] is None
+    lost = experiments.verdict_by_budget(shallow, deep.assign(train_error=[0.1] * 7 + [0.9]))
+    assert experiments.budget_summary(lost)["ahead_from_step"] is None
+
+
+def test_a_shorter_run_is_a_prefix_of_a_longer_one() -> None:
+    """What benchmarks/theory_budget.py relies on to read every budget off one long run."""
+    import dataclasses
+
+    from mobilenet_study.theory.training import TrainingImages
+
+    rng = np.random.default_rng(0)
+    data = TrainingImages.from_arrays(
+        rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8),
+        rng.integers(0, 10, 64),
+        (0.5, 0.5, 0.5),
+        (0.25, 0.25, 0.25),
+        input_size=8,
+    )
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["theory"]["degradation"].update(widths=[4, 4, 8], batch_size=8, log_every=2, steps=8)
+    config = TheoryParams.from_params(params)
+    long = experiments.train_network(config, data, 8, True, config.degradation.schedule)
+    short_schedule = dataclasses.replace(config.degradation.schedule, steps=4)
+    short = experiments.train_network(config, data, 8, True, short_schedule)
+    pd.testing.assert_frame_equal(short, long.iloc[: len(short)])
+
+
 def test_nan_becomes_null_for_json() -> None:
     assert experiments.finite_or_none({"a": [math.nan, 1.0], "b": math.inf}) == {
         "a": [None, 1.0],

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from mobilenet_study.theory import nets
-from mobilenet_study.theory.config import TheoryParams
+from mobilenet_study.theory.config import Schedule, TheoryParams
 from mobilenet_study.theory.propagation import measure, textbook_ratio
 from mobilenet_study.theory.symmetry import distinct_per_layer
 from mobilenet_study.theory.training import TrainingImages, sgd_run
@@ -179,12 +179,8 @@ def degradation(config: TheoryParams, data: TrainingImages) -> Outcome:
     curves, runs = [], {}
     for depth in d.depths:
         for shortcuts in (False, True):
-            name = f"{'resnet' if shortcuts else 'plain'}-{depth}"
-            torch.manual_seed(config.seed)
-            model = nets.build(
-                depth, d.widths, init="he", batch_norm=True, shortcuts=shortcuts, seed=config.seed
-            )
-            log = sgd_run(model, data, d.schedule, config.seed)
+            name = network_name(depth, shortcuts)
+            log = train_network(config, data, depth, shortcuts, d.schedule)
             log.insert(0, "network", name)
             curves.append(log)
             runs[name] = {
@@ -202,15 +198,40 @@ def degradation(config: TheoryParams, data: TrainingImages) -> Outcome:
             "depths": list(d.depths),
             "widths": list(d.widths),
             "input_size": config.input_size,
+            "seed": config.seed,
             "steps": d.schedule.steps,
             "batch_size": d.schedule.batch_size,
             "lr": d.schedule.lr,
+            "log_every": d.schedule.log_every,
             "runs": runs,
             "shallow": shallow,
             "deep": deep,
             **orderings(table, runs, shallow, deep),
         },
     )
+
+
+def network_name(depth: int, shortcuts: bool) -> str:
+    return f"{'resnet' if shortcuts else 'plain'}-{depth}"
+
+
+def train_network(
+    config: TheoryParams, data: TrainingImages, depth: int, shortcuts: bool, schedule: Schedule
+) -> pd.DataFrame:
+    """One network of the degradation comparison (``config.degradation.widths``, BatchNorm,
+    He init) trained by ``schedule`` from ``config.seed``: its log. The schedule's rate is
+    constant and its batches come from the seed, so a run of fewer steps is exactly a prefix of
+    a longer one's log (benchmarks/theory_budget.py relies on it)."""
+    torch.manual_seed(config.seed)
+    model = nets.build(
+        depth,
+        config.degradation.widths,
+        init="he",
+        batch_norm=True,
+        shortcuts=shortcuts,
+        seed=config.seed,
+    )
+    return sgd_run(model, data, schedule, config.seed)
 
 
 def orderings(
@@ -240,6 +261,42 @@ def orderings(
         "plain_deep_over_shallow_grad": ratio,
         "vanished_share": VANISHED_SHARE,
         "plain_deep_gradient_vanished": ratio < VANISHED_SHARE,
+    }
+
+
+def verdict_by_budget(shallow: pd.DataFrame, deep: pd.DataFrame) -> pd.DataFrame:
+    """For every logged step S of two logs of one constant-rate schedule (``train_network``),
+    the stage's verdict had it run S steps: each network's final training error (the mean over
+    the last quarter of the points logged up to S) and whether the deeper one's is lower."""
+    rows = []
+    for count in range(1, min(len(shallow), len(deep)) + 1):
+        shallow_final = _final(shallow.iloc[:count], "train_error")
+        deep_final = _final(deep.iloc[:count], "train_error")
+        rows.append(
+            {
+                "step": int(shallow["step"].iloc[count - 1]),
+                "shallow_final_train_error": shallow_final,
+                "deep_final_train_error": deep_final,
+                "deeper_better": deep_final < shallow_final,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def budget_summary(verdicts: pd.DataFrame) -> dict[str, Any]:
+    """The first budget at which the deeper network is ahead, and the budget from which it
+    stays ahead to the end of the measurement (None where it never is / does not stay)."""
+    ahead = verdicts["deeper_better"].to_numpy(dtype=bool)
+    first = int(verdicts["step"].iloc[int(np.argmax(ahead))]) if ahead.any() else None
+    behind = np.flatnonzero(~ahead)
+    if not ahead.any() or (len(behind) and behind[-1] == len(ahead) - 1):
+        stays = None
+    else:
+        stays = int(verdicts["step"].iloc[behind[-1] + 1 if len(behind) else 0])
+    return {
+        "steps_measured": int(verdicts["step"].iloc[-1]),
+        "first_ahead_step": first,
+        "ahead_from_step": stays,
     }
 
 
