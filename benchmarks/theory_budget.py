@@ -33,20 +33,6 @@ from mobilenet_study.theory.training import TrainingImages
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def settings(config: TheoryParams) -> dict[str, object]:
-    """What the stage's verdict depends on besides the steps: the document compares these."""
-    d = config.degradation
-    return {
-        "seed": config.seed,
-        "input_size": config.input_size,
-        "depths": [d.depths[0], d.depths[-1]],
-        "widths": list(d.widths),
-        "batch_size": d.schedule.batch_size,
-        "lr": d.schedule.lr,
-        "log_every": d.schedule.log_every,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -72,7 +58,7 @@ def main() -> None:
     verdicts = experiments.verdict_by_budget(logs[shallow], logs[deep])
     result = {
         "question": f"resnet-{deep} below resnet-{shallow} in final training error",
-        "settings": settings(config),
+        "settings": experiments.degradation_settings(config),
         "stage_steps": config.degradation.schedule.steps,
         **experiments.budget_summary(verdicts),
         "seconds": {f"resnet-{d}": s for d, s in seconds.items()},

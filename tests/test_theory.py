@@ -19,6 +19,7 @@ from mobilenet_study.theory import experiments, nets
 from mobilenet_study.theory.config import TheoryParams, check_gradcam_run
 from mobilenet_study.theory.propagation import measure
 from mobilenet_study.theory.symmetry import distinct_filters
+from mobilenet_study.theory.training import TrainingImages
 
 from .conftest import REPO_ROOT
 
@@ -93,18 +94,22 @@ def test_distinct_filters_on_cases_built_by_hand() -> None:
     assert distinct_filters(torch.arange(6.0).view(6, 1)) == 6
 
 
-def test_a_symmetric_start_stays_symmetric_in_training() -> None:
-    from mobilenet_study.theory.config import Schedule
-    from mobilenet_study.theory.training import TrainingImages
-
+def random_training_images(input_size: int) -> TrainingImages:
+    """64 random 16×16 images with random labels, served at ``input_size``."""
     rng = np.random.default_rng(0)
-    data = TrainingImages.from_arrays(
+    return TrainingImages.from_arrays(
         rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8),
         rng.integers(0, 10, 64),
         (0.5, 0.5, 0.5),
         (0.25, 0.25, 0.25),
-        input_size=16,
+        input_size=input_size,
     )
+
+
+def test_a_symmetric_start_stays_symmetric_in_training() -> None:
+    from mobilenet_study.theory.config import Schedule
+
+    data = random_training_images(input_size=16)
     schedule = Schedule(steps=10, batch_size=16, lr=0.05, log_every=5)
     for scheme, expected in (("constant", 1), ("zero", 1)):
         model = nets.build(6, (4, 8, 8), init=scheme, batch_norm=False)
@@ -117,7 +122,6 @@ def test_a_symmetric_start_stays_symmetric_in_training() -> None:
 
 
 def test_training_images_come_at_the_input_size() -> None:
-    from mobilenet_study.theory.training import TrainingImages
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
@@ -204,16 +208,7 @@ def test_a_shorter_run_is_a_prefix_of_a_longer_one() -> None:
     """What benchmarks/theory_budget.py relies on to read every budget off one long run."""
     import dataclasses
 
-    from mobilenet_study.theory.training import TrainingImages
-
-    rng = np.random.default_rng(0)
-    data = TrainingImages.from_arrays(
-        rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8),
-        rng.integers(0, 10, 64),
-        (0.5, 0.5, 0.5),
-        (0.25, 0.25, 0.25),
-        input_size=8,
-    )
+    data = random_training_images(input_size=8)
     params = load_params(REPO_ROOT / "params.yaml")
     params["theory"]["degradation"].update(widths=[4, 4, 8], batch_size=8, log_every=2, steps=8)
     config = TheoryParams.from_params(params)

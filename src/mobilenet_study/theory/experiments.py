@@ -195,20 +195,30 @@ def degradation(config: TheoryParams, data: TrainingImages) -> Outcome:
     return Outcome(
         tables={"degradation": table},
         summary={
-            "depths": list(d.depths),
-            "widths": list(d.widths),
-            "input_size": config.input_size,
-            "seed": config.seed,
+            **degradation_settings(config),
             "steps": d.schedule.steps,
-            "batch_size": d.schedule.batch_size,
-            "lr": d.schedule.lr,
-            "log_every": d.schedule.log_every,
             "runs": runs,
             "shallow": shallow,
             "deep": deep,
             **orderings(table, runs, shallow, deep),
         },
     )
+
+
+def degradation_settings(config: TheoryParams) -> dict[str, Any]:
+    """What the degradation verdicts depend on besides the number of steps: the summary
+    carries them, and docs/theory.typ quotes benchmarks/theory_budget.py's longer run only
+    where its settings equal these."""
+    d = config.degradation
+    return {
+        "depths": list(d.depths),
+        "widths": list(d.widths),
+        "input_size": config.input_size,
+        "seed": config.seed,
+        "batch_size": d.schedule.batch_size,
+        "lr": d.schedule.lr,
+        "log_every": d.schedule.log_every,
+    }
 
 
 def network_name(depth: int, shortcuts: bool) -> str:
@@ -289,10 +299,8 @@ def budget_summary(verdicts: pd.DataFrame) -> dict[str, Any]:
     ahead = verdicts["deeper_better"].to_numpy(dtype=bool)
     first = int(verdicts["step"].iloc[int(np.argmax(ahead))]) if ahead.any() else None
     behind = np.flatnonzero(~ahead)
-    if not ahead.any() or (len(behind) and behind[-1] == len(ahead) - 1):
-        stays = None
-    else:
-        stays = int(verdicts["step"].iloc[behind[-1] + 1 if len(behind) else 0])
+    start = behind[-1] + 1 if len(behind) else 0  # the first point of the last run of "ahead"
+    stays = int(verdicts["step"].iloc[start]) if start < len(ahead) else None
     return {
         "steps_measured": int(verdicts["step"].iloc[-1]),
         "first_ahead_step": first,
