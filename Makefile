@@ -13,7 +13,7 @@ DATA ?=
 PROFILE ?= full
 SHARD ?=
 N ?= 2
-PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.profiles
+PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mobilenet_study.commands
 DATA_ARG := $(if $(DATA),--data "$(DATA)")
 
 .PHONY: setup setup-browser test lint quick cpu repro status results shard assemble shards plots clean

@@ -60,7 +60,7 @@ def recipe(params: dict[str, Any], sets: list[str], epochs: int) -> TrainParams:
 
 def train_point(run: Run, config: TrainParams, data_dir: Path, work: Path) -> dict[str, Any]:
     device = resolve_device(config.device)
-    seed_everything(run.seed, device)
+    seed_everything(run.seed)
     data = load_dataset(data_dir, config, run, device)
     model = build(run.model, run.width, num_classes=len(CLASSES))
     folder = work / f"{run.name}@{config.epochs}"

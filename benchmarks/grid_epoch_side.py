@@ -15,6 +15,7 @@ steps must not be charged with.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
@@ -52,7 +53,9 @@ def main() -> None:
     config = TrainParams.from_params(params)
     run = Grid.from_params(params).find(name)
     device = resolve_device(config.device)
-    seed_everything(0, device)
+    # Older commits' seed_everything also took the device.
+    arity = len(inspect.signature(seed_everything).parameters)
+    seed_everything(*(0, device)[:arity])
     images, labels = load_split(data_dir, "train")
     stats = read_stats(data_dir)
     preprocess = Preprocess.create(stats.mean, stats.std, run.input_size, device)

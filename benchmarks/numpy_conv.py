@@ -1,6 +1,6 @@
 """numpy_cnn.conv2d forward against torch's CPU conv2d, side by side in one run.
 
-Goal (issue 2): numpy <= 2x torch's time on (8, 16, 64, 64) with 32 3x3 filters, padding 1,
+Goal: numpy <= 2x torch's time on (8, 16, 64, 64) with 32 3x3 filters, padding 1,
 the same number of threads for both (BLAS threads for numpy, intra-op for torch). Both dtypes
 are timed: float64 is numpy_cnn's default, float32 is where torch's oneDNN kernels shine.
 """

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch clones")
     args = parser.parse_args()
     data = str(args.data.resolve())
-    module = [sys.executable, "-m", "mobilenet_study.profiles"]
+    module = [sys.executable, "-m", "mobilenet_study.commands"]
 
     work = Path(tempfile.mkdtemp(prefix="queue-shards-"))
     print(f"scratch: {work}; {os.cpu_count()} CPUs; profile {args.profile}; data {data}")

@@ -75,7 +75,7 @@ def run_variant(
     config = replace(base, **changes, lr=lr)
     run = Run(GridPoint(args.model, args.width, args.resolution), args.seed)
     device = torch.device("cpu")
-    seed_everything(run.seed, device)
+    seed_everything(run.seed)
     data = load_dataset(args.data, config, run, device)
     model = build(run.model, run.width, num_classes=len(CLASSES))
     start = time.perf_counter()

@@ -14,9 +14,9 @@ steps, in one run:
     python benchmarks/train_throughput.py --model mobilenet_v1 --width 1.0 --resolution 1.0 \\
         --device cpu --data ../shared/data/cifar10-jpeg
 
-Goals (issue 5): ratio >= 1.3x on the 2-core CPU, >= 3x on one GPU.
+Goals: ratio >= 1.3x on the 2-core CPU, >= 3x on one GPU.
 
-It also prints how close the loop trains to the machine's limit (issue 20): the achieved
+It also prints how close the loop trains to the machine's limit: the achieved
 FLOP/s, 3 x (2 x MACs) per image (forward, then backward for inputs and weights) times images
 per second, as a fraction of the best dense-product rate torch reaches in the same run (a
 matrix multiply or a 3x3 convolution, see `gemm_peaks`); with ``--bf16``, bare training steps

@@ -1,12 +1,11 @@
 """Stage `cost`: parameters, MACs and CPU latency of every model at every grid point."""
 
 from mobilenet_study import cost
+from mobilenet_study.files import atomic_dir, save_figure, write_table
 from mobilenet_study.grid import Grid
-from mobilenet_study.outputs import atomic_dir, save_figure, write_table
+from mobilenet_study.layout import COST_PLOTS
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
-
-PLOTS = "plots/cost"
 
 
 def main() -> None:
@@ -18,7 +17,7 @@ def main() -> None:
     table = cost.profile_grid(grid.points, settings)
     scaling = cost.scaling_table(grid.points)
 
-    with atomic_dir(PLOTS) as plots:
+    with atomic_dir(COST_PLOTS) as plots:
         tables = {"cost": table, "scaling": scaling, **cost.scaling_tables(scaling)}
         for name, frame in tables.items():
             write_table(plots / f"{name}.csv", frame)

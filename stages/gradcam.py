@@ -1,17 +1,15 @@
 """Stage `gradcam@<run>`: Grad-CAM of one trained run on a fixed, seeded set of test images."""
 
 import argparse
-from pathlib import Path
 
 from mobilenet_study import gradcam
 from mobilenet_study.data.cifar import CLASSES
-from mobilenet_study.data.prepared import METRICS_FILE, PREPARED_DIR, load_split, read_summary
-from mobilenet_study.outputs import save_figure
+from mobilenet_study.data.prepared import load_split, read_summary
+from mobilenet_study.files import save_figure
+from mobilenet_study.layout import DATA_METRICS, GRADCAM_PLOTS, PREPARED, RunPaths
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.training.outputs import RunPaths, load_trained
-
-PLOTS = Path("plots/gradcam")
+from mobilenet_study.training.artifacts import load_trained
 
 
 def main() -> None:
@@ -22,8 +20,8 @@ def main() -> None:
     config = gradcam.GradCamParams.from_params(load_params())
     if args.run not in config.runs:
         raise StudyError(f"{args.run!r} is not in gradcam.runs ({', '.join(config.runs)})")
-    summary = read_summary(METRICS_FILE)
-    images, labels = load_split(PREPARED_DIR, "test")
+    summary = read_summary(DATA_METRICS)
+    images, labels = load_split(PREPARED, "test")
     picks = gradcam.select_images(labels, config.images_per_class, config.seed, len(CLASSES))
     trained = load_trained(RunPaths.for_run(args.run).model, len(CLASSES))
 
@@ -38,7 +36,7 @@ def main() -> None:
         per_row=config.images_per_class,
         data=summary.label,
     )
-    save_figure(figure, PLOTS / f"{args.run}.png")
+    save_figure(figure, GRADCAM_PLOTS / f"{args.run}.png")
 
 
 if __name__ == "__main__":

@@ -3,22 +3,21 @@
 import argparse
 
 from mobilenet_study.data.cifar import CLASSES
-from mobilenet_study.data.prepared import PREPARED_DIR
+from mobilenet_study.files import write_json
 from mobilenet_study.grid import Grid
+from mobilenet_study.layout import PREPARED, RunPaths
 from mobilenet_study.models import build
 from mobilenet_study.models.counting import measured_cost
-from mobilenet_study.outputs import write_json
 from mobilenet_study.params import load_params
 from mobilenet_study.stage import run_stage
-from mobilenet_study.training.checkpoint import checkpoint_key
-from mobilenet_study.training.loop import train
-from mobilenet_study.training.outputs import (
+from mobilenet_study.training.artifacts import (
     CurveLogger,
-    RunPaths,
     run_metrics,
     save_model,
     write_predictions,
 )
+from mobilenet_study.training.checkpoint import checkpoint_key
+from mobilenet_study.training.loop import train
 from mobilenet_study.training.pipeline import load_dataset
 from mobilenet_study.training.recipe import TrainParams, resolve_device, seed_everything
 
@@ -38,8 +37,8 @@ def main() -> None:
     paths = RunPaths.for_run(run.name)
 
     device = resolve_device(config.device)
-    seed_everything(run.seed, device)
-    dataset = load_dataset(PREPARED_DIR, config, run, device)
+    seed_everything(run.seed)
+    dataset = load_dataset(PREPARED, config, run, device)
     model = build(run.model, run.width, num_classes=len(CLASSES))
     cost = measured_cost(model, run.input_size)
 

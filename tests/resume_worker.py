@@ -48,7 +48,7 @@ def main() -> None:
         loop.save_checkpoint = save_then_die
     config = TrainParams.from_params({"train": CONFIG, "checkpoint": {"minutes": EVERY_STEP}})
     device = torch.device("cpu")
-    seed_everything(0, device)
+    seed_everything(0)
     train_data = DeviceDataset.from_arrays(*synthetic_split(1200, 1), device)
     test_data = DeviceDataset.from_arrays(*synthetic_split(200, 2), device)
     preprocess = Preprocess.create((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 16, device)

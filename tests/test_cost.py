@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from mobilenet_study import cost
+from mobilenet_study import cost, timing
 from mobilenet_study.grid import Grid, GridPoint
 from mobilenet_study.models import LayerSpec, build, counting, layer_specs
 from mobilenet_study.params import ParamError, load_params
@@ -33,7 +33,7 @@ def one_thread() -> Iterator[None]:
 
 def _imagenet(name: str, width: float, side: int) -> tuple[cost.Cost, cost.Cost]:
     """(analytic, measured) cost of the papers' ImageNet network: 1000 classes, side×side."""
-    analytic = cost.analytic_cost(name, width, side, num_classes=1000, variant="imagenet")
+    analytic = counting.analytic_cost(name, width, side, num_classes=1000, variant="imagenet")
     model = build(name, width, num_classes=1000, variant="imagenet")
     return analytic, cost.measured_cost(model, side)
 
@@ -76,7 +76,9 @@ def test_mobilenet_v2_300m_macs_and_torchvision_params() -> None:
     # torchvision's FLOP count of its own model agrees with ours exactly.
     assert (
         counting.measured_macs(reference, 224)
-        == cost.analytic_cost("mobilenet_v2", 1.0, 224, num_classes=1000, variant="imagenet").macs
+        == counting.analytic_cost(
+            "mobilenet_v2", 1.0, 224, num_classes=1000, variant="imagenet"
+        ).macs
     )
 
 
@@ -85,7 +87,7 @@ def test_mobilenet_v2_params_match_torchvision_at_other_widths(width: float) -> 
     import torchvision
 
     reference = torchvision.models.mobilenet_v2(weights=None, width_mult=width)
-    ours = cost.analytic_cost("mobilenet_v2", width, 224, num_classes=1000, variant="imagenet")
+    ours = counting.analytic_cost("mobilenet_v2", width, 224, num_classes=1000, variant="imagenet")
     assert ours.params == counting.count_params(reference)
 
 
@@ -93,7 +95,7 @@ def test_mobilenet_v2_params_match_torchvision_at_other_widths(width: float) -> 
 
 
 def _agree(name: str, width: float, side: int) -> None:
-    analytic = cost.analytic_cost(name, width, side)
+    analytic = counting.analytic_cost(name, width, side)
     measured = cost.measured_cost(build(name, width), side)
     assert measured.macs == pytest.approx(analytic.macs, rel=0.005)
     assert measured.params == pytest.approx(analytic.params, rel=0.005)
@@ -125,10 +127,14 @@ def _layer(kind: str, m: int, n: int, k: int, side: int, bn: bool = True) -> Lay
 
 def test_layer_cost_formulas() -> None:
     # Standard: D_K²·M·N·D_F²; depthwise: D_K²·M·D_F²; pointwise: M·N·D_F²; linear: M·N.
-    assert cost.layer_cost(_layer("standard", 4, 6, 3, 5)) == cost.Cost(9 * 4 * 6 * 25, 216 + 12)
-    assert cost.layer_cost(_layer("depthwise", 4, 4, 3, 5)) == cost.Cost(9 * 4 * 25, 36 + 8)
-    assert cost.layer_cost(_layer("pointwise", 4, 6, 1, 5)) == cost.Cost(4 * 6 * 25, 24 + 12)
-    assert cost.layer_cost(_layer("linear", 10, 3, 1, 1, bn=False)) == cost.Cost(30, 33)
+    assert counting.layer_cost(_layer("standard", 4, 6, 3, 5)) == counting.Cost(
+        9 * 4 * 6 * 25, 216 + 12
+    )
+    assert counting.layer_cost(_layer("depthwise", 4, 4, 3, 5)) == counting.Cost(9 * 4 * 25, 36 + 8)
+    assert counting.layer_cost(_layer("pointwise", 4, 6, 1, 5)) == counting.Cost(
+        4 * 6 * 25, 24 + 12
+    )
+    assert counting.layer_cost(_layer("linear", 10, 3, 1, 1, bn=False)) == counting.Cost(30, 33)
 
 
 def test_depthwise_separable_saves_the_papers_ratio() -> None:
@@ -137,7 +143,9 @@ def test_depthwise_separable_saves_the_papers_ratio() -> None:
     std = layer_specs("baseline", input_size=32)
     dw, pw = (s for s in sep if s.name.startswith("features.7."))
     conv = next(s for s in std if s.name == "features.7")
-    ratio = (cost.layer_cost(dw).macs + cost.layer_cost(pw).macs) / cost.layer_cost(conv).macs
+    ratio = (counting.layer_cost(dw).macs + counting.layer_cost(pw).macs) / counting.layer_cost(
+        conv
+    ).macs
     assert ratio == pytest.approx(1 / 512 + 1 / 9)
 
 
@@ -145,7 +153,7 @@ def test_depthwise_separable_saves_the_papers_ratio() -> None:
 
 
 def test_summarize_times_median_and_iqr() -> None:
-    lat = cost.summarize_times([4.0, 1.0, 3.0, 2.0, 100.0], batch_size=2)
+    lat = timing.summarize_times([4.0, 1.0, 3.0, 2.0, 100.0], batch_size=2)
     assert lat.median_ms == 3.0
     assert lat.iqr_ms == pytest.approx(4.0 - 2.0)  # robust to the one slow outlier
     assert (lat.median_ms_per_image, lat.iqr_ms_per_image) == (1.5, 1.0)
@@ -231,7 +239,7 @@ def test_profile_grid_rows_and_normalisation(table: pd.DataFrame) -> None:
     # Normalised to the same model at α = ρ = 1 even when that point is not in the grid.
     v2 = table[table.model == "mobilenet_v2"]
     # The reference by the other path: analytic counting from the layer specs, no hooks.
-    full = cost.analytic_cost("mobilenet_v2", 1.0, 32)
+    full = counting.analytic_cost("mobilenet_v2", 1.0, 32)
     assert v2.macs_norm.item() == pytest.approx(v2.macs_measured.item() / full.macs)
     assert v2.params_norm.item() == pytest.approx(v2.params_measured.item() / full.params)
     half = table[(table.model == "mobilenet_v1") & (table.width == 0.5)]

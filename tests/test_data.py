@@ -52,7 +52,7 @@ from mobilenet_study.data.prepared import (
     save_prepared,
 )
 from mobilenet_study.data.source import DataParams
-from mobilenet_study.outputs import save_figure, write_json
+from mobilenet_study.files import save_figure, write_json
 from mobilenet_study.params import ParamError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from mobilenet_study import deploy
 from mobilenet_study.models import build
 from mobilenet_study.params import ParamError, UnknownKeyError
 from mobilenet_study.stage import usable_cpus
-from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.artifacts import TrainedModel
 
 SETTINGS = {
     "tolerance": 1e-3,

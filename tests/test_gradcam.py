@@ -15,7 +15,7 @@ from mobilenet_study import gradcam as gc
 from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import MODEL_NAMES, build
 from mobilenet_study.params import ParamError, StudyError, load_params
-from mobilenet_study.training.outputs import load_trained, save_model
+from mobilenet_study.training.artifacts import load_trained, save_model
 from mobilenet_study.training.pipeline import Preprocess
 
 from .conftest import REPO_ROOT, PipelineRepo

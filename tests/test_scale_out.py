@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilenet_study import profiles
+from mobilenet_study import profiles, shards
 from mobilenet_study.grid import Grid, GridPoint, Run
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.shards import parse_shard, run_work, shard, split
@@ -75,7 +75,7 @@ def test_bad_shard_is_refused(text: str) -> None:
 
 def test_shard_commands_train_one_experiment_then_push_the_run_cache(full_grid: Grid) -> None:
     params = load_params(REPO_ROOT / "params.yaml")
-    run, push = profiles.shard_commands(params, "quick", "/data/mirror", 1, 2)
+    run, push = shards.shard_commands(params, "quick", "/data/mirror", 1, 2)
     assert run[:4] == ["dvc", "exp", "run", "-n"] and run[4].startswith("shard-1-of-2-")
     epochs = profiles.QUICK_OVERRIDES["train.epochs"]
     assert "data.source=/data/mirror" in run and f"train.epochs={epochs}" in run
@@ -83,27 +83,27 @@ def test_shard_commands_train_one_experiment_then_push_the_run_cache(full_grid: 
     assert stages and all(s.startswith(("train@", "train_reference@")) for s in stages)
     assert push == ["dvc", "push", "--run-cache"]
     # The quick profile's grid, not the committed one: both shards together are all its runs.
-    other = profiles.shard_commands(params, "quick", None, 2, 2)[0]
+    other = shards.shard_commands(params, "quick", None, 2, 2)[0]
     quick = Grid.from_params(profiles.with_overrides(params, profiles.QUICK_OVERRIDES))
     both = stages + [arg for arg in other if "@" in arg]
     assert sorted(both) == sorted(run.stage for run in quick.runs)
     with pytest.raises(StudyError, match="shard 10/10 has no runs"):
-        profiles.shard_commands(params, "quick", None, 10, 10)  # 9 quick runs
+        shards.shard_commands(params, "quick", None, 10, 10)  # 9 quick runs
 
 
 def test_assemble_and_queue_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    pull, repro = profiles.assemble_commands("full", None)
+    pull, repro = shards.assemble_commands("full", None)
     assert pull == ["dvc", "pull", "--run-cache", "--allow-missing"]
     assert repro == ["dvc", "repro", "--pull"]
     params = load_params(REPO_ROOT / "params.yaml")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)), raising=False)
-    names, commands = profiles.queue_commands(params, "quick", None, 2)
+    names, commands = shards.queue_commands(params, "quick", None, 2)
     assert [c[:4] for c in commands[:2]] == [["dvc", "exp", "run", "--queue"]] * 2
     assert [c[c.index("-n") + 1] for c in commands[:2]] == names
     # The workers share the 5 CPUs: each gets its whole part (5 // 2, 5 // 3), at least one.
-    assert profiles.threads_per_worker(2) == 2
-    assert profiles.threads_per_worker(3) == 1
+    assert shards.threads_per_worker(2) == 2
+    assert shards.threads_per_worker(3) == 1
     assert commands[-1] == [
         "env",
         "OMP_NUM_THREADS=2",
@@ -113,10 +113,10 @@ def test_assemble_and_queue_commands(monkeypatch: pytest.MonkeyPatch) -> None:
         "--jobs",
         "2",
     ]
-    assert profiles.threads_per_worker(10_000) == 1
+    assert shards.threads_per_worker(10_000) == 1
     # A thread count the user chose is left alone.
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    _, commands = profiles.queue_commands(params, "quick", None, 2)
+    _, commands = shards.queue_commands(params, "quick", None, 2)
     assert commands[-1] == ["dvc", "queue", "start", "--jobs", "2"]
 
 
@@ -151,7 +151,7 @@ def test_two_machines_train_shards_and_a_third_assembles_without_training(
         }
     )
     # Without a default remote, a shard says how to set one before any work.
-    refused = origin.run("python", "-m", "mobilenet_study.profiles", "shard", "1/2", check=False)
+    refused = origin.run("python", "-m", "mobilenet_study.commands", "shard", "1/2", check=False)
     assert refused.returncode == 2 and "dvc remote add -d" in refused.stderr
     assert not (origin.path / "metrics/train").exists()
     origin.dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"))
@@ -160,7 +160,7 @@ def test_two_machines_train_shards_and_a_third_assembles_without_training(
 
     ran: dict[str, list[str]] = {}
     for index, name in enumerate(("a", "b"), start=1):
-        log = machines[name].run("python", "-m", "mobilenet_study.profiles", "shard", f"{index}/2")
+        log = machines[name].run("python", "-m", "mobilenet_study.commands", "shard", f"{index}/2")
         ran[name] = [stage for stage in trained(log.stdout) if stage.startswith("train")]
     grid = Grid.from_params(origin.params())
     runs = [run.name for run in grid.runs]
@@ -168,12 +168,12 @@ def test_two_machines_train_shards_and_a_third_assembles_without_training(
     assert ran["a"] and ran["b"]  # two shards, each with work
 
     c = machines["c"]
-    log = c.run("python", "-m", "mobilenet_study.profiles", "assemble").stdout
+    log = c.run("python", "-m", "mobilenet_study.commands", "assemble").stdout
     assert not [stage for stage in trained(log) if stage.startswith("train")], log
     for run in runs:
         assert f"train@{run}' is cached" in log or f"train_reference@{run}' is cached" in log
     assert {"aggregate", "cost", "deploy"} <= set(trained(log))
-    # The shards ran `download`; its run-cache entry (issue 22) restores it here.
+    # The shards ran `download`; its run-cache entry restores it here.
     assert "download" not in trained(log), log
     study = json.loads((c.path / "metrics/study.json").read_text())
     assert study["study"]["runs"] == len(runs)
@@ -203,7 +203,7 @@ def test_queue_states_come_from_dvcs_queue(
     know is missing; `dvc queue status` prints the same state."""
     pipeline_repo.dvc("exp", "run", "--queue", "-n", "shard-x", "residual")
     monkeypatch.chdir(pipeline_repo.path)
-    assert profiles.queue_states(["shard-x", "shard-y"]) == {
+    assert shards.queue_states(["shard-x", "shard-y"]) == {
         "shard-x": "Queued",
         "shard-y": "missing",
     }

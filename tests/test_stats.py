@@ -23,7 +23,7 @@ def test_wilson_interval_matches_the_formula_by_hand() -> None:
     zero = stats.accuracy_interval(0, 10)
     assert zero.low == 0.0
     assert zero.high == pytest.approx((Z**2 / 10) / (1 + Z**2 / 10), abs=1e-9)
-    # The example: 1,000 test images put about ±3 points around 50%.
+    # 1,000 test images put about ±3 points around 50%.
     wide = stats.accuracy_interval(500, 1000)
     assert (wide.high - wide.low) / 2 == pytest.approx(0.0309, abs=2e-4)
 

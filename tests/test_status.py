@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from mobilenet_study.layout import RunPaths
 from mobilenet_study.params import load_params
 from mobilenet_study.profiles import with_overrides
 from mobilenet_study.status import Monitor, grid_status, summary_line
-from mobilenet_study.training.outputs import RunPaths
 from mobilenet_study.training.recipe import TrainParams, recipe_fingerprint
 
 from .conftest import REPO_ROOT

@@ -22,9 +22,9 @@ from mobilenet_study.grid import GridPoint, Run
 from mobilenet_study.models import build
 from mobilenet_study.params import ParamError, StudyError, load_params
 from mobilenet_study.training import loop
+from mobilenet_study.training.artifacts import run_metrics
 from mobilenet_study.training.checkpoint import TrainingState, checkpoint_key, save_checkpoint
 from mobilenet_study.training.loop import EpochRecord, TrainResult, _oom_hint, evaluate, train
-from mobilenet_study.training.outputs import run_metrics
 from mobilenet_study.training.pipeline import (
     DeviceDataset,
     Preprocess,
@@ -87,7 +87,7 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def tiny_run(config: TrainParams, seed: int = 0, **kwargs: object) -> TrainResult:
     device = torch.device("cpu")
-    seed_everything(seed, device)
+    seed_everything(seed)
     train_data = DeviceDataset.from_arrays(*synthetic_split(160, 1), device)
     test_data = DeviceDataset.from_arrays(*synthetic_split(100, 2), device)
     preprocess = Preprocess.create((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 16, device)

@@ -3,10 +3,9 @@
 A training step allocates and frees the same large activation and gradient buffers every step.
 By default glibc serves requests above its mmap threshold (dynamic, at most 32 MiB) with fresh
 mmap'd pages that it unmaps on free, and trims the heap's free top back to the system: every
-step then maps new pages and takes a page fault on each first touch. Measured on a 2-core
-machine (one epoch of MobileNet V1 α = ρ = 1 on 10,000 images): 13.4 million minor faults and
-39 s of kernel time in 98 s of CPU time, and 1.66x the images per second once glibc keeps the
-memory; benchmarks/allocator.py measures both side by side (results in benchmarks/results/).
+step then maps new pages and takes a page fault on each first touch, which costs a large
+share of a CPU epoch in kernel time; benchmarks/allocator.py measures both side by side
+(results in benchmarks/results/).
 Setting them in-process (mallopt, from :func:`mobilenet_study.training.loop.train`) rather
 than through MALLOC_* environment variables gives every way of training the fix: the stages,
 `make`, the queue's workers, the benchmarks and the tests.

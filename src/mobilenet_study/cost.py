@@ -1,4 +1,4 @@
-"""What a model costs: parameters, mult-adds (MACs) and latency, analytic and measured.
+"""The cost stage: parameters, mult-adds (MACs) and latency of every grid point.
 
 Conventions, used in every key and column name:
 
@@ -9,15 +9,17 @@ Conventions, used in every key and column name:
 - ``params`` counts trainable parameters: conv and linear weights, the linear bias, and
   BatchNorm's scale and shift (2 per channel). BN running statistics are buffers, not parameters.
 - Latency is milliseconds per batch (and per image = per batch / batch size), the median and
-  interquartile range over repeated timed batches after warm-up, in inference mode.
+  interquartile range over repeated timed batches after warm-up, in inference mode
+  (:mod:`mobilenet_study.timing`, which the deploy stage times with too).
+
+The counts themselves are :mod:`mobilenet_study.models.counting`; this module tables them over
+the grid, beside latency, and draws them.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,19 +29,19 @@ from torch import nn
 
 from mobilenet_study import params as p
 from mobilenet_study.data.cifar import CLASSES
+from mobilenet_study.files import pyplot
 from mobilenet_study.grid import (
-    BASE_RESOLUTION,
     MULTIPLIERS,
     WIDTH,
     GridPoint,
     input_size,
     multiplier,
 )
-from mobilenet_study.models import LayerSpec, build, layer_specs
+from mobilenet_study.models import build
 
-# Measured counts live with the models: the training stage reports them too.
-from mobilenet_study.models.counting import Cost, measured_cost
-from mobilenet_study.outputs import pyplot
+# Both counts live with the models: the training stage reports the measured one too.
+from mobilenet_study.models.counting import Cost, analytic_cost, measured_cost
+from mobilenet_study.timing import Latency, summarize_times, time_calls, torch_threads
 
 DEVICES = ("cpu", "cuda")
 # CIFAR-10: ten classes, the CIFAR variant of every model.
@@ -47,117 +49,26 @@ NUM_CLASSES = len(CLASSES)
 VARIANT = "cifar"
 
 
-# --- Analytic cost: the papers' formulas over the models' layer specs -------------------------
-
-
-def layer_cost(layer: LayerSpec) -> Cost:
-    """One layer's MACs and parameters by the MobileNet paper's formulas (Section 3.1).
-
-    With kernel side D_K, M input and N output channels and output feature-map side D_F:
-    a standard conv costs D_K²·M·N·D_F² (a pointwise conv is the case D_K = 1), a depthwise
-    conv D_K²·M·D_F², a linear layer M·N. α is already in M and N, ρ in D_F.
-    """
-    k2, m, n, f2 = layer.kernel**2, layer.in_channels, layer.out_channels, layer.out_size**2
-    if layer.kind in ("standard", "pointwise"):
-        weights = k2 * m * n
-        macs = weights * f2
-    elif layer.kind == "depthwise":
-        weights = k2 * m
-        macs = weights * f2
-    elif layer.kind == "linear":
-        weights = m * n
-        return Cost(macs=weights, params=weights + n)  # + bias
-    else:
-        raise ValueError(f"unknown layer kind {layer.kind!r}")
-    # Convs have no bias (BatchNorm's shift replaces it); BN adds a scale and a shift per
-    # output channel.
-    return Cost(macs=macs, params=weights + (2 * n if layer.batch_norm else 0))
-
-
-def analytic_cost(
-    name: str,
-    width: float = 1.0,
-    input_size: int = BASE_RESOLUTION,
-    num_classes: int = NUM_CLASSES,
-    variant: str = VARIANT,
-) -> Cost:
-    """The model's MACs per image and parameters, summed over :func:`layer_cost`."""
-    costs = [
-        layer_cost(layer) for layer in layer_specs(name, width, num_classes, variant, input_size)
-    ]
-    return Cost(sum(c.macs for c in costs), sum(c.params for c in costs))
-
-
-def analytic_layers(
-    name: str,
-    width: float = 1.0,
-    input_size: int = BASE_RESOLUTION,
-    num_classes: int = NUM_CLASSES,
-    variant: str = VARIANT,
-) -> pd.DataFrame:
-    """One row per layer: its spec and its MACs and parameters (for inspection and plots)."""
-    rows = []
-    for layer in layer_specs(name, width, num_classes, variant, input_size):
-        cost = layer_cost(layer)
-        rows.append({**layer.__dict__, "macs": cost.macs, "params": cost.params})
-    return pd.DataFrame(rows)
-
-
-# --- Measured cost: count what the built module does -------------------------------------------
-
-
 # --- Latency --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class CostSettings:
+class CostSettings(p.Section):
     """params.yaml ``cost:``: how latency is measured."""
 
-    device: str
-    threads: int
-    batch_size: int
-    warmup: int
-    repeats: int
+    SECTION = "cost"
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> CostSettings:
-        p.known_keys(params, "cost", [field.name for field in fields(cls)])
-        device = p.choice(params, "cost.device", DEVICES)
-        if device == "cuda" and not torch.cuda.is_available():
-            raise p.ParamError("cost.device", device, "CUDA is not available here; use cpu")
-        return cls(
-            device=device,
-            threads=p.integer(params, "cost.threads", low=1, high=256),
-            batch_size=p.integer(params, "cost.batch_size", low=1, high=4096),
-            warmup=p.integer(params, "cost.warmup", low=0),
-            # Quartiles need a few samples to mean anything.
-            repeats=p.integer(params, "cost.repeats", low=3),
-        )
+    device: str = p.setting(choices=DEVICES)
+    threads: int = p.setting(low=1, high=256)
+    batch_size: int = p.setting(low=1, high=4096)
+    warmup: int = p.setting(low=0)
+    repeats: int = p.setting(low=3)  # quartiles need a few samples to mean anything
 
-
-@dataclass(frozen=True)
-class Latency:
-    """Milliseconds per batch: median and interquartile range of the timed repeats."""
-
-    batch_size: int
-    median_ms: float
-    iqr_ms: float
-
-    @property
-    def median_ms_per_image(self) -> float:
-        return self.median_ms / self.batch_size
-
-    @property
-    def iqr_ms_per_image(self) -> float:
-        return self.iqr_ms / self.batch_size
-
-
-def summarize_times(times_ms: Sequence[float], batch_size: int) -> Latency:
-    """Median and IQR (75th - 25th percentile, linear interpolation) of timed batches."""
-    if not times_ms:
-        raise ValueError("no timings to summarise")
-    q25, q75 = np.percentile(times_ms, [25, 75])
-    return Latency(batch_size, float(statistics.median(times_ms)), float(q75 - q25))
+    def checked(self, params: Mapping[str, Any], key: str) -> CostSettings:
+        """CUDA is refused at load where there is none, before any point is profiled."""
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise p.ParamError(f"{key}.device", self.device, "CUDA is not available here; use cpu")
+        return self
 
 
 def measure_latency(
@@ -170,40 +81,16 @@ def measure_latency(
     threads: int,
     device: str = "cpu",
 ) -> Latency:
-    """Time ``repeats`` forward passes of a random batch after ``warmup`` untimed ones.
-
-    On CPU, wall-clock time with ``threads`` intra-op threads (restored afterwards). On CUDA,
-    kernels run asynchronously, so each pass is bracketed by CUDA events and the device is
-    synchronised before reading them; warm-up also absorbs cuDNN's algorithm search.
-    """
+    """Time ``repeats`` forward passes of a random batch after ``warmup`` untimed ones, with
+    ``threads`` intra-op threads (:func:`~mobilenet_study.timing.time_calls`)."""
     was_training = model.training
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, 3, input_size, input_size, generator=generator).to(device)
     model = model.to(device).eval()
-    times_ms: list[float] = []
     try:
-        with torch.inference_mode():
-            for _ in range(warmup):
-                model(x)
-            if device == "cuda":
-                torch.cuda.synchronize()
-                for _ in range(repeats):
-                    start = torch.cuda.Event(enable_timing=True)
-                    end = torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    model(x)
-                    end.record()
-                    torch.cuda.synchronize()
-                    times_ms.append(start.elapsed_time(end))
-            else:
-                for _ in range(repeats):
-                    start_s = time.perf_counter()
-                    model(x)
-                    times_ms.append((time.perf_counter() - start_s) * 1e3)
+        with torch.inference_mode(), torch_threads(threads):
+            times_ms = time_calls(lambda: model(x), warmup, repeats, cuda=device == "cuda")
     finally:
-        torch.set_num_threads(old_threads)
         model.train(was_training)
     return summarize_times(times_ms, batch_size)
 

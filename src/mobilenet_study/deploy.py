@@ -3,8 +3,8 @@ statically quantised int8, checked against PyTorch, timed on the CPU, and scored
 
 - Export: every BatchNorm folded into the conv before it (as a deployment export does: the
   dynamo exporter's graph keeps BatchNorm behind Cast/Expand nodes that ONNX Runtime cannot
-  fuse, which made fp32 about 4x slower and left int8 a float BatchNorm per conv), then
-  ``torch.onnx.export(..., dynamo=True)`` (the TorchScript exporter on torch < 2.5), one input
+  fuse, which slowed fp32 and left int8 a float BatchNorm per conv), then
+  ``torch.onnx.export(..., dynamo=True)``, one input
   ``images`` (N, 3, S, S), already normalised, with a dynamic batch dimension; one output
   ``logits``.
 - Check: ONNX Runtime's fp32 logits must match the trained (unfolded) PyTorch model's on the
@@ -21,10 +21,8 @@ statically quantised int8, checked against PyTorch, timed on the CPU, and scored
 from __future__ import annotations
 
 import copy
-import inspect
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,11 +33,11 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mobilenet_study import params as p
-from mobilenet_study.cost import summarize_times
 from mobilenet_study.models import ConvBNAct
 from mobilenet_study.params import StudyError
 from mobilenet_study.stage import usable_cpus
-from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.timing import summarize_times, time_calls, torch_threads
+from mobilenet_study.training.artifacts import TrainedModel
 from mobilenet_study.training.pipeline import Preprocess
 
 INPUT, OUTPUT = "images", "logits"
@@ -51,28 +49,17 @@ class DeployError(StudyError):
 
 
 @dataclass(frozen=True)
-class DeployParams:
+class DeployParams(p.Section):
     """params.yaml ``deploy:``."""
 
-    tolerance: float
-    calibration_images: int
-    seed: int
-    batch_sizes: tuple[int, ...]
-    warmup: int
-    repeats: int
+    SECTION = "deploy"
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DeployParams:
-        s = "deploy"
-        p.known_keys(params, s, [field.name for field in fields(cls)])
-        return cls(
-            tolerance=p.number(params, f"{s}.tolerance", low=0.0, low_inclusive=False),
-            calibration_images=p.integer(params, f"{s}.calibration_images", low=10),
-            seed=p.integer(params, f"{s}.seed", low=0),
-            batch_sizes=p.integer_list(params, f"{s}.batch_sizes", low=1, high=MAX_BATCH),
-            warmup=p.integer(params, f"{s}.warmup", low=0),
-            repeats=p.integer(params, f"{s}.repeats", low=3),
-        )
+    tolerance: float = p.setting(low=0.0, low_inclusive=False)
+    calibration_images: int = p.setting(low=10)
+    seed: int = p.setting(low=0)
+    batch_sizes: tuple[int, ...] = p.setting(low=1, high=MAX_BATCH)
+    warmup: int = p.setting(low=0)
+    repeats: int = p.setting(low=3)
 
 
 # ONNX and ONNX Runtime are imported where they are used: about a second of import time that
@@ -89,11 +76,6 @@ def onnx_versions() -> dict[str, str]:
 # --- export and check ------------------------------------------------------------------------
 
 
-def _torch_version() -> tuple[int, int]:
-    major, minor = torch.__version__.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-
-
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (eval mode) with each block's BatchNorm folded into its conv."""
     folded = copy.deepcopy(model).eval()
@@ -108,36 +90,23 @@ def export_onnx(model: nn.Module, input_size: int, path: Path, run: str) -> None
     """Write ``model`` (eval mode, CPU) as ONNX with a dynamic batch dimension."""
     model = model.eval().cpu()
     example = torch.zeros(2, 3, input_size, input_size)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
-        if _torch_version() >= (2, 5):
-            batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-            # No onnxscript optimisation pass: ONNX Runtime optimises the graph when it loads it,
-            # and the pass costs seconds per model.
-            options: dict[str, Any] = {"optimize": False, "verbose": False}
-            if "external_data" in inspect.signature(torch.onnx.export).parameters:
-                # One self-contained file (the weights inside): the quantiser copies the model
-                # elsewhere, where a separate weights file would not follow it.
-                options["external_data"] = False
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                dynamo=True,
-                input_names=[INPUT],
-                output_names=[OUTPUT],
-                dynamic_shapes=({0: batch},),
-                **options,
-            )
-        else:  # torch 2.4: the TorchScript exporter
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=[INPUT],
-                output_names=[OUTPUT],
-                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-                opset_version=17,
-            )
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=True,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_shapes=({0: batch},),
+            # No onnxscript optimisation pass: ONNX Runtime optimises the graph when it loads
+            # it. One self-contained file (the weights inside): the quantiser copies the model
+            # elsewhere, where a separate weights file would not follow it.
+            optimize=False,
+            external_data=False,
+            verbose=False,
+        )
     except Exception as err:  # the exporter raises many kinds; all mean the same to the user
         reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
         raise DeployError(
@@ -254,17 +223,6 @@ def quantize_int8(fp32: Path, int8: Path, calibration: np.ndarray, run: str) -> 
 # --- latency -------------------------------------------------------------------------------
 
 
-def time_calls(call: Any, warmup: int, repeats: int) -> list[float]:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def _eager(model: nn.Module, x: torch.Tensor) -> None:
     with torch.inference_mode():
         model(x)
@@ -280,11 +238,9 @@ def latency_rows(
     measured one after another on the same random input."""
     rows = []
     generator = np.random.default_rng(config.seed)
-    old_threads = torch.get_num_threads()
     torch_model = torch_model.eval()
-    try:
-        for threads in sorted({1, usable_cpus()}):
-            torch.set_num_threads(threads)
+    for threads in sorted({1, usable_cpus()}):
+        with torch_threads(threads):
             sessions = {precision: session(path, threads) for precision, path in models.items()}
             for batch in config.batch_sizes:
                 x = generator.standard_normal((batch, 3, input_size, input_size), np.float32)
@@ -307,8 +263,6 @@ def latency_rows(
                             "ms_per_image_iqr": latency.iqr_ms_per_image,
                         }
                     )
-    finally:
-        torch.set_num_threads(old_threads)
     return rows
 
 
@@ -367,17 +321,3 @@ def deploy_run(
         {"fp32": fp32_path, "int8": int8_path}, trained.model, trained.input_size, config
     )
     return DeployResult(run, difference, len(test_labels), accuracy, int8.argmax(1), latency)
-
-
-DEPLOYED_DIR = Path("deployed")  # the deploy stage's one output (dvc.yaml), DVC-cached
-
-
-def paths_for(run: str, root: str | Path = DEPLOYED_DIR) -> dict[str, Path]:
-    """Where a run's deployment outputs go, under the deploy stage's folder."""
-    folder = Path(root) / run
-    return {
-        "fp32": folder / "model.onnx",
-        "int8": folder / "model.int8.onnx",
-        "summary": folder / "deploy.json",
-        "predictions": folder / "int8_predictions.csv",
-    }

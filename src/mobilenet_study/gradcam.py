@@ -6,7 +6,7 @@ upsampled bilinearly to the input size and divided by its maximum (per image; an
 map stays zero). :func:`grad_cam` is the public entry point.
 
 Below it: what the `gradcam` stage needs to render a trained run (loaded by
-:func:`mobilenet_study.training.outputs.load_trained`): its params, the seeded choice of test
+:func:`mobilenet_study.training.artifacts.load_trained`): its params, the seeded choice of test
 images, and the figure.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from torch import nn
 from mobilenet_study import params as p
 from mobilenet_study.grid import MIN_INPUT_SIZE, Grid
 from mobilenet_study.params import StudyError
-from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.artifacts import TrainedModel
 from mobilenet_study.training.pipeline import Preprocess
 
 # --------------------------------------------------------------------------------------------
@@ -245,43 +245,32 @@ def class_activation_map(
 # --------------------------------------------------------------------------------------------
 # The `gradcam` stage: which runs and images, the trained model, the figure
 
-GRADCAM_SECTION = "gradcam"
 MAX_IMAGES_PER_CLASS = 10  # the figure has one row per class and two panels per image
 
 
 @dataclass(frozen=True)
-class GradCamParams:
+class GradCamParams(p.Section):
     """params.yaml `gradcam:` — which trained runs to explain, on which test images."""
 
-    runs: tuple[str, ...]
-    images_per_class: int
-    seed: int
-    min_side: int
+    SECTION = "gradcam"
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> GradCamParams:
-        s = GRADCAM_SECTION
-        p.known_keys(params, s, [field.name for field in fields(cls)])
+    runs: tuple[str, ...]
+    images_per_class: int = p.setting(low=1, high=MAX_IMAGES_PER_CLASS)
+    seed: int = p.setting(low=0)
+    # At most the smallest input side the grid allows, so every run has such a layer.
+    min_side: int = p.setting(low=1, high=MIN_INPUT_SIZE)
+
+    def checked(self, params: Mapping[str, Any], key: str) -> GradCamParams:
+        """Every run named must be one the grid trains."""
         trained = [run.name for run in Grid.from_params(params).runs]
-        runs = p.items(params, f"{s}.runs")
-        for i, run in enumerate(runs):
+        for i, run in enumerate(self.runs):
             if run not in trained:
                 raise p.ParamError(
-                    f"{s}.runs[{i}]",
+                    f"{key}.runs[{i}]",
                     run,
                     f"allowed: a trained run (<model>-<α>-<ρ>-<seed>): {', '.join(trained)}",
                 )
-        if len(set(runs)) != len(runs):
-            raise p.ParamError(f"{s}.runs", runs, "expected distinct run names")
-        return cls(
-            runs=tuple(runs),
-            images_per_class=p.integer(
-                params, f"{s}.images_per_class", low=1, high=MAX_IMAGES_PER_CLASS
-            ),
-            seed=p.integer(params, f"{s}.seed", low=0),
-            # At most the smallest input side the grid allows, so every run has such a layer.
-            min_side=p.integer(params, f"{s}.min_side", low=1, high=MIN_INPUT_SIZE),
-        )
+        return self
 
 
 def select_images(labels: np.ndarray, per_class: int, seed: int, num_classes: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from mobilenet_study import params as p
@@ -28,7 +29,6 @@ MAX_RESOLUTION = 4.0
 MAX_SEED = 2**31 - 1
 # Each block of params.yaml `grid:` and the matrix stage of dvc.yaml that trains its points.
 TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
-AXES = ("models", "widths", "resolutions")  # a block's keys: their cross product is its points
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,6 @@ def check_resolution(key: str, resolution: Any) -> float:
     return resolution  # as written, like check_width
 
 
-def _check_model(key: str, model: Any) -> str:
-    if model not in MODEL_NAMES:
-        raise p.ParamError(key, model, f"allowed: {', '.join(MODEL_NAMES)}")
-    return model
-
-
 @dataclass(frozen=True)
 class GridPoint:
     """One grid point: a model at width multiplier α and resolution multiplier ρ."""
@@ -148,38 +142,44 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Grid:
-    points: tuple[GridPoint, ...]
-    seeds: tuple[int, ...]
+class GridBlock:
+    """A block of params.yaml `grid:`: its points are the cross product of the three lists."""
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Grid:
-        p.known_keys(params, "grid", (*TRAIN_STAGES, "seeds"))
-        points: list[GridPoint] = []
-        for block in TRAIN_STAGES:
-            key = f"grid.{block}"
-            p.known_keys(params, key, AXES)
-            axes = {}
-            for axis, check in (("models", _check_model), ("widths", check_width),
-                                ("resolutions", check_resolution)):  # fmt: skip
-                values = [
-                    check(f"{key}.{axis}[{i}]", value)
-                    for i, value in enumerate(p.items(params, f"{key}.{axis}"))
-                ]
-                axes[axis] = p.distinct(f"{key}.{axis}", values)
-            points += [
-                GridPoint(model, w, r, block)
-                for model in axes["models"]
-                for w in axes["widths"]
-                for r in axes["resolutions"]
-            ]
-        names = [pt.name for pt in points]
+    models: tuple[str, ...] = p.setting(choices=MODEL_NAMES)
+    widths: tuple[float, ...] = p.setting(convert=check_width)
+    resolutions: tuple[float, ...] = p.setting(convert=check_resolution)
+
+
+@dataclass(frozen=True)
+class Grid(p.Section):
+    """params.yaml `grid:` — a block per training stage (:data:`TRAIN_STAGES`), and the seeds."""
+
+    SECTION = "grid"
+
+    sweep: GridBlock
+    reference: GridBlock
+    seeds: tuple[int, ...] = p.setting(low=0, high=MAX_SEED)
+
+    @cached_property
+    def points(self) -> tuple[GridPoint, ...]:
+        """Every block's points, block by block, in the order of its lists."""
+        return tuple(
+            GridPoint(model, w, r, block)
+            for block in TRAIN_STAGES
+            for model in getattr(self, block).models
+            for w in getattr(self, block).widths
+            for r in getattr(self, block).resolutions
+        )
+
+    def checked(self, params: Mapping[str, Any], key: str) -> Grid:
+        """Each point belongs to one block, so that one training stage trains it."""
+        names = [pt.name for pt in self.points]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise p.ParamError(
-                "grid", duplicates, "a point may appear in grid.sweep or grid.reference, not both"
+                key, duplicates, "a point may appear in grid.sweep or grid.reference, not both"
             )
-        return cls(tuple(points), p.integer_list(params, "grid.seeds", low=0, high=MAX_SEED))
+        return self
 
     @property
     def runs(self) -> tuple[Run, ...]:

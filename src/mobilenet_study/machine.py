@@ -38,7 +38,7 @@ def speed_flags() -> list[str]:
 
 
 def has_native_bf16() -> bool:
-    """Whether the CPU computes bf16 in hardware; without, torch's bf16 is ~100x slower."""
+    """Whether the CPU computes bf16 in hardware (without, torch emulates it, far slower)."""
     return bool(cpu_flags() & NATIVE_BF16_FLAGS)
 
 

@@ -3,15 +3,23 @@
 Every stage validates the sections it uses once, at load, before any work is done and before
 any output is written. A bad value raises :class:`ParamError` naming the key, the value and
 what is allowed; stage entry points turn that into a one-paragraph message and exit code 2.
+
+A section is a frozen dataclass deriving from :class:`Section`: its fields are its keys, their
+annotations and :func:`setting` say what each key allows, and :func:`read_section` reads it.
+The checks are declared once, beside the values they guard, so the list of known keys, the
+bounds in error messages and the dataclass can never disagree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -53,9 +61,6 @@ class UnknownKeyError(StudyError, ValueError):
         super().__init__(f"params.yaml: `{dotted}` is not a setting; {hint}")
 
 
-_MISSING = object()
-
-
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     """Read a params file into a dict; a missing or non-mapping file is a StudyError."""
     path = Path(path)
@@ -73,35 +78,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return raw
 
 
-def section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """The mapping under a top-level (or dotted) key."""
-    value = get(params, key)
-    if not isinstance(value, Mapping):
-        raise ParamError(key, value, "expected a mapping of settings")
-    return value
-
-
-def known_keys(params: Mapping[str, Any], key: str, known: Iterable[str]) -> Mapping[str, Any]:
-    """The mapping under ``key``, checked to hold no key outside ``known``: a misspelt setting
-    (``train.epoch``) is an error naming the closest known one, never silently ignored."""
-    value = section(params, key)
-    known = tuple(known)
-    for name in value:
-        if name not in known:
-            raise UnknownKeyError(key, name, known)
-    return value
-
-
-def get(params: Mapping[str, Any], key: str, default: Any = _MISSING) -> Any:
-    """The value at a dotted key such as ``train.epochs``; a missing key is a ParamError."""
-    node: Any = params
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            if default is not _MISSING:
-                return default
-            raise ParamError(key, None, "this key is required")
-        node = node[part]
-    return node
+# --- Checks of one value, found at a dotted key ------------------------------------------------
 
 
 def _is_number(value: Any) -> bool:
@@ -127,32 +104,6 @@ def as_number(
     return float(value)
 
 
-def number(
-    params: Mapping[str, Any],
-    key: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    default: Any = _MISSING,
-) -> float:
-    """The finite number at ``key``, checked by :func:`as_number`."""
-    value = get(params, key, default)
-    return as_number(key, value, low=low, high=high, low_inclusive=low_inclusive)
-
-
-def integer(
-    params: Mapping[str, Any],
-    key: str,
-    *,
-    low: int | None = None,
-    high: int | None = None,
-    default: Any = _MISSING,
-) -> int:
-    """A whole number in [low, high]."""
-    return as_integer(key, get(params, key, default), low=low, high=high)
-
-
 def as_integer(key: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """Check that ``value`` (found at ``key``) is a whole number in [low, high]."""
     bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
@@ -163,58 +114,15 @@ def as_integer(key: str, value: Any, *, low: int | None = None, high: int | None
     return value
 
 
-def boolean(params: Mapping[str, Any], key: str, *, default: Any = _MISSING) -> bool:
-    value = get(params, key, default)
-    if not isinstance(value, bool):
-        raise ParamError(key, value, "expected true or false")
-    return value
-
-
-def text(params: Mapping[str, Any], key: str, *, default: Any = _MISSING) -> str:
-    value = get(params, key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ParamError(key, value, "expected a non-empty string")
-    return value
-
-
-def choice(
-    params: Mapping[str, Any], key: str, allowed: Sequence[str], *, default: Any = _MISSING
-) -> str:
-    value = get(params, key, default)
-    if value not in allowed:
-        raise ParamError(key, value, f"allowed: {', '.join(map(str, allowed))}")
-    return value
-
-
-def items(params: Mapping[str, Any], key: str) -> list[Any]:
-    """A non-empty list at ``key``."""
-    value = get(params, key)
+def as_list(key: str, value: Any) -> list[Any]:
+    """Check that ``value`` (found at ``key``) is a non-empty list."""
     if not isinstance(value, list) or not value:
         raise ParamError(key, value, "expected a non-empty list")
     return value
 
 
-def integer_list(
-    params: Mapping[str, Any], key: str, *, low: int | None = None, high: int | None = None
-) -> tuple[int, ...]:
-    """A non-empty list of distinct whole numbers, each checked by :func:`as_integer`."""
-    values = [
-        as_integer(f"{key}[{i}]", entry, low=low, high=high)
-        for i, entry in enumerate(items(params, key))
-    ]
-    return tuple(distinct(key, values))
-
-
-def distinct(key: str, values: list[Any]) -> list[Any]:
-    """``values`` (found at ``key``), refused if any appears twice."""
-    if len(set(values)) != len(values):
-        raise ParamError(key, values, "expected distinct values")
-    return values
-
-
-def matrix(params: Mapping[str, Any], key: str) -> list[list[float]]:
+def as_matrix(key: str, value: Any) -> list[list[float]]:
     """A rectangular, non-empty list of lists of finite numbers (a 2-D matrix)."""
-    value = get(params, key)
     if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
         raise ParamError(key, value, "expected a non-empty matrix: a list of rows of numbers")
     width = len(value[0])
@@ -231,3 +139,200 @@ def matrix(params: Mapping[str, Any], key: str) -> list[list[float]]:
             if not _is_number(entry):
                 raise ParamError(f"{key}[{i}][{j}]", entry, "expected a finite number")
     return [[float(x) for x in row] for row in value]
+
+
+def _as_mapping(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ParamError(key, value, "expected a mapping of settings")
+    return value
+
+
+# --- Sections: dataclasses whose fields declare their keys -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    """What :func:`setting` records in a field's metadata."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    choices: Sequence[Any] | None = None
+    convert: Callable[[str, Any], Any] | None = None
+    required: bool = False
+    name: str | None = None
+    inline: bool = False
+    from_section: bool = True
+
+
+_METADATA_KEY = "params_setting"
+_PLAIN = _Setting()
+
+
+def setting(
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    choices: Sequence[Any] | None = None,
+    convert: Callable[[str, Any], Any] | None = None,
+    default: Any = dataclasses.MISSING,
+    required: bool = False,
+    name: str | None = None,
+    inline: bool = False,
+    from_section: bool = True,
+) -> Any:
+    """A section field with what its key allows, for :func:`read_section`.
+
+    The annotation gives the base check: ``int``, ``float``, ``bool``, ``str`` (non-empty),
+    ``tuple[X, ...]`` (a non-empty list of distinct X), or a nested section dataclass (a
+    sub-section, read recursively). Then:
+
+    - ``low``/``high``/``low_inclusive``: the bounds of a number; ``choices``: the values allowed.
+    - ``convert(key, value) -> field value``: replaces the base check, for values the annotation
+      cannot describe (a matrix, a list of fixed length, a value kept as written).
+    - For ``tuple[X, ...]``, all of the above apply to each entry, at the key ``key[i]``.
+    - ``default``: the value when the key is absent. ``required=True`` keeps the key required
+      in params.yaml all the same: the default then only serves code that builds the dataclass.
+    - ``name``: the key in params.yaml, where it differs from the field's name.
+    - ``inline=True``: a sub-section whose keys sit in this section's own mapping.
+    - ``from_section=False``: not read from the section; the class's :meth:`Section.checked`
+      fills it in (from another section) or the default stands.
+    """
+    metadata = {
+        _METADATA_KEY: _Setting(
+            low=low,
+            high=high,
+            low_inclusive=low_inclusive,
+            choices=choices,
+            convert=convert,
+            required=required,
+            name=name,
+            inline=inline,
+            from_section=from_section,
+        )
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+S = TypeVar("S", bound="Section")
+T = TypeVar("T")
+
+
+class Section:
+    """Base of a section dataclass: ``from_params`` and the cross-field hook, defined once."""
+
+    # The top-level key a section is read from; a sub-section, read through its parent, has none.
+    SECTION: ClassVar[str] = ""
+
+    @classmethod
+    def from_params(cls: type[S], params: Mapping[str, Any]) -> S:
+        """The section ``SECTION`` of ``params``, read and checked by :func:`read_section`."""
+        return read_section(cls, params, cls.SECTION)
+
+    def checked(self: S, params: Mapping[str, Any], key: str) -> S:
+        """Checks across fields, run by the reader once every field is read (``key`` is the
+        section's dotted key). Returns the section, or a copy completed from its other values
+        or from another section of ``params``. By default there are none."""
+        return self
+
+
+def read_section(cls: type[T], params: Mapping[str, Any], key: str) -> T:
+    """Read the mapping at ``key`` of ``params`` into the section dataclass ``cls``.
+
+    A key that is no field is an :class:`UnknownKeyError` naming the closest known one, so a
+    typo is never silently ignored; a missing or bad value is a :class:`ParamError` naming its
+    full dotted key. ``params`` is passed on to the sections' :meth:`Section.checked` hooks.
+    """
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ParamError(key, None, "this key is required")
+        node = node[part]
+    return _read(cls, _as_mapping(key, node), key, params)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _setting(field: dataclasses.Field) -> _Setting:
+    return field.metadata.get(_METADATA_KEY, _PLAIN)
+
+
+def section_keys(cls: type) -> tuple[str, ...]:
+    """The keys a section may hold, in field order (an inline sub-section's keys in its place)."""
+    keys: list[str] = []
+    for field in dataclasses.fields(cls):
+        spec = _setting(field)
+        if spec.inline:
+            keys += section_keys(_hints(cls)[field.name])
+        elif spec.from_section:
+            keys.append(spec.name or field.name)
+    return tuple(keys)
+
+
+def _read(cls: type[T], mapping: Mapping[str, Any], key: str, params: Mapping[str, Any]) -> T:
+    known = section_keys(cls)
+    for name in mapping:
+        if name not in known:
+            raise UnknownKeyError(key, name, known)
+    return _build(cls, mapping, key, params)
+
+
+def _build(cls: type[T], mapping: Mapping[str, Any], key: str, params: Mapping[str, Any]) -> T:
+    """The fields of ``cls`` from ``mapping`` (already checked for unknown keys)."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        spec = _setting(field)
+        hint = _hints(cls)[field.name]
+        name = spec.name or field.name
+        if spec.inline:
+            values[field.name] = _build(hint, mapping, key, params)
+        elif not spec.from_section:
+            continue
+        elif name in mapping:
+            values[field.name] = _value(hint, spec, f"{key}.{name}", mapping[name], params)
+        elif spec.required or field.default is dataclasses.MISSING:
+            raise ParamError(f"{key}.{name}", None, "this key is required")
+    built = cls(**values)
+    return built.checked(params, key) if isinstance(built, Section) else built
+
+
+def _value(hint: Any, spec: _Setting, key: str, value: Any, params: Mapping[str, Any]) -> Any:
+    """One field's value: a ``tuple[X, ...]`` entry by entry, anything else as one value."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        entries = [
+            _one(args[0], spec, f"{key}[{i}]", entry, params)
+            for i, entry in enumerate(as_list(key, value))
+        ]
+        if len(set(entries)) != len(entries):
+            raise ParamError(key, entries, "expected distinct values")
+        return tuple(entries)
+    return _one(hint, spec, key, value, params)
+
+
+def _one(hint: Any, spec: _Setting, key: str, value: Any, params: Mapping[str, Any]) -> Any:
+    if spec.convert is not None:
+        return spec.convert(key, value)
+    if dataclasses.is_dataclass(hint):
+        return _read(hint, _as_mapping(key, value), key, params)
+    if spec.choices is not None:
+        if value not in spec.choices:
+            raise ParamError(key, value, f"allowed: {', '.join(map(str, spec.choices))}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamError(key, value, "expected true or false")
+        return value
+    if hint is int:
+        return as_integer(key, value, low=spec.low, high=spec.high)
+    if hint is float:
+        return as_number(key, value, low=spec.low, high=spec.high, low_inclusive=spec.low_inclusive)
+    if hint is str:
+        if not isinstance(value, str) or not value.strip():
+            raise ParamError(key, value, "expected a non-empty string")
+        return value
+    raise TypeError(f"no check for {hint!r} at `{key}`: give its setting a convert=")

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mobilenet_study.outputs import write_text
+from mobilenet_study.files import write_text
 from mobilenet_study.params import StudyError
 from mobilenet_study.stage import run_stage
 

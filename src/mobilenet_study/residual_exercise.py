@@ -19,7 +19,7 @@ import numpy as np
 
 from mobilenet_study import numpy_cnn
 from mobilenet_study import params as p
-from mobilenet_study.outputs import pyplot
+from mobilenet_study.files import pyplot
 
 # Step name -> what the figure's title says it is, in pipeline order.
 RESIDUAL_STEPS = {
@@ -33,9 +33,9 @@ RESIDUAL_STEPS = {
 }
 
 
-def _image(params: Mapping[str, Any], key: str) -> np.ndarray:
+def _image(key: str, value: Any) -> np.ndarray:
     """A params matrix as a (1, 1, H, W) float64 array: one image, one channel."""
-    return np.asarray(p.matrix(params, key), dtype=np.float64)[None, None]
+    return np.asarray(p.as_matrix(key, value), dtype=np.float64)[None, None]
 
 
 def _conv_output_shape(
@@ -55,60 +55,60 @@ def _conv_output_shape(
 
 
 @dataclass(frozen=True)
-class ResidualParams:
-    image: np.ndarray  # (1, 1, H, W)
-    kernel: np.ndarray  # (1, 1, KH, KW)
-    stride: int
-    padding: int
+class ResidualParams(p.Section):
+    """params.yaml `residual:` — the first exercise's image, kernel, stride and padding."""
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ResidualParams:
-        p.known_keys(params, "residual", ("input", "kernel", "stride", "padding"))
-        image = _image(params, "residual.input")
-        kernel = _image(params, "residual.kernel")
-        stride = p.integer(params, "residual.stride", low=1)
-        padding = p.integer(params, "residual.padding", low=0)
-        out = _conv_output_shape("residual", image, kernel, stride, padding)
+    SECTION = "residual"
+
+    image: np.ndarray = p.setting(name="input", convert=_image)  # (1, 1, H, W)
+    kernel: np.ndarray = p.setting(convert=_image)  # (1, 1, KH, KW)
+    stride: int = p.setting(low=1)
+    padding: int = p.setting(low=0)
+
+    def checked(self, params: Mapping[str, Any], key: str) -> ResidualParams:
+        """The convolution must keep the input's size (the skip adds the two), and the input
+        must be large enough to max-pool."""
+        image, kernel, stride, padding = self.image, self.kernel, self.stride, self.padding
+        out = _conv_output_shape(key, image, kernel, stride, padding)
         if out != image.shape[2:]:
             raise p.ParamError(
-                "residual.kernel",
+                f"{key}.kernel",
                 f"{kernel.shape[2]}x{kernel.shape[3]} matrix",
                 f"the skip connection adds the input to the convolution output, so the "
                 f"convolution must keep the {image.shape[2]}x{image.shape[3]} input size; "
-                f"with residual.stride={stride} and residual.padding={padding} it gives "
+                f"with {key}.stride={stride} and {key}.padding={padding} it gives "
                 f"{out[0]}x{out[1]}",
             )
         if min(image.shape[2:]) < 2:
             raise p.ParamError(
-                "residual.input", image[0, 0].tolist(), "2x2 max-pooling needs at least 2x2"
+                f"{key}.input", image[0, 0].tolist(), "2x2 max-pooling needs at least 2x2"
             )
-        return cls(image, kernel, stride, padding)
+        return self
 
 
 @dataclass(frozen=True)
-class ConvGradParams:
-    image: np.ndarray  # (1, 1, H, W)
-    kernel: np.ndarray  # (1, 1, KH, KW)
-    upstream_grad: np.ndarray  # (1, 1, H', W')
-    stride: int
-    padding: int
+class ConvGradParams(p.Section):
+    """params.yaml `conv_grad:` — the gradient exercise's X, W, dL/dY, stride and padding."""
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ConvGradParams:
-        p.known_keys(params, "conv_grad", ("input", "kernel", "upstream_grad", "stride", "padding"))
-        image = _image(params, "conv_grad.input")
-        kernel = _image(params, "conv_grad.kernel")
-        upstream = _image(params, "conv_grad.upstream_grad")
-        stride = p.integer(params, "conv_grad.stride", low=1)
-        padding = p.integer(params, "conv_grad.padding", low=0)
-        out = _conv_output_shape("conv_grad", image, kernel, stride, padding)
+    SECTION = "conv_grad"
+
+    image: np.ndarray = p.setting(name="input", convert=_image)  # (1, 1, H, W)
+    kernel: np.ndarray = p.setting(convert=_image)  # (1, 1, KH, KW)
+    upstream_grad: np.ndarray = p.setting(convert=_image)  # (1, 1, H', W')
+    stride: int = p.setting(low=1)
+    padding: int = p.setting(low=0)
+
+    def checked(self, params: Mapping[str, Any], key: str) -> ConvGradParams:
+        """dL/dY must have the shape of the convolution's output."""
+        out = _conv_output_shape(key, self.image, self.kernel, self.stride, self.padding)
+        upstream = self.upstream_grad
         if upstream.shape[2:] != out:
             raise p.ParamError(
-                "conv_grad.upstream_grad",
+                f"{key}.upstream_grad",
                 f"{upstream.shape[2]}x{upstream.shape[3]} matrix",
                 f"dL/dY must have the convolution output's shape, {out[0]}x{out[1]}",
             )
-        return cls(image, kernel, upstream, stride, padding)
+        return self
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ A profile's run leaves its report, tables and figures in the workspace (reports/
 where the next run overwrites them. This command copies one finished run into
 ``results/<profile>/`` so that it can be committed and read without running anything:
 
-- ``report.md``: the floors (:func:`floors`) and the data behind this run, then the study's
-  report (``reports/study.md``) with its figure links pointing at the copies;
+- ``report.md``: the study's report (``reports/study.md``, its floors included) with its
+  figure links pointing at the copies;
 - ``study.csv`` (every run: accuracy, its interval, ``test_images``, cost, training time) and
-  ``floors.csv`` (each floor's numbers, with the discordant counts behind its McNemar test);
+  ``floors.csv`` (each floor's numbers, with the discordant counts behind its McNemar test),
+  as the `aggregate` stage wrote them;
 - ``plots/``: the figures, as the report links them;
 - ``params.yaml``: the exact params the run used; ``run.json``: the commit the run ran from, the
   machine, and the wall time of each attempt of the run (from ``logs/<profile>-runs.jsonl``);
@@ -26,155 +27,40 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from mobilenet_study.data.prepared import METRICS_FILE as DATA_METRICS
+from mobilenet_study.attempts import head_commit, run_log
 from mobilenet_study.data.prepared import read_summary
+from mobilenet_study.files import atomic_dir, write_text
 from mobilenet_study.grid import Grid
+from mobilenet_study.layout import (
+    DATA_METRICS,
+    FIGURE_DIRS,
+    FLOORS_TABLE,
+    RESULTS,
+    STUDY_PLOTS,
+    STUDY_REPORT,
+    STUDY_TABLE,
+    THEORY_PDF,
+    RunPaths,
+)
 from mobilenet_study.machine import cpu_model, cpuinfo, speed_flags
-from mobilenet_study.outputs import atomic_dir, write_text
 from mobilenet_study.params import StudyError, load_params
-from mobilenet_study.profiles import PROFILES, head_commit, run_log
+from mobilenet_study.profiles import PROFILES
 from mobilenet_study.stage import usable_cpus
-from mobilenet_study.study.formatting import accuracy_cell, markdown_table, p_value, pct
-from mobilenet_study.study.stats import ALPHA
-from mobilenet_study.study.table import PairedTests, Predictions, first_seed_runs
+from mobilenet_study.study.families import baseline_table
+from mobilenet_study.study.floors import Floor, floors_sentence, floors_table, read_floors
+from mobilenet_study.study.report import REPORT_TO_ROOT
+from mobilenet_study.study.table import PairedTests, Predictions
 
-RESULTS_DIR = Path("results")
-STUDY_TABLE = Path("plots/study/study.csv")
-REPORT = Path("reports/study.md")
-THEORY_PDF = Path("reports/theory.pdf")  # the theory_report stage's output
-PREDICTIONS_DIR = Path("plots/predictions")
-FIGURE_DIRS = ("plots/study", "plots/cost", "plots/gradcam", "plots/residual", "plots/data")
-HEADLINE_FIGURE = "plots/study/accuracy_vs_macs.png"
-VERSUS_HEADING = "## MobileNet V1 against the baseline CNN, point by point"
+HEADLINE_FIGURE = STUDY_PLOTS / "accuracy_vs_macs.png"
 README = Path("README.md")
 README_START = "<!-- results:cpu:start (written by `make results PROFILE=cpu`) -->"
 README_END = "<!-- results:cpu:end -->"
-
-# Issue 20's floors for MobileNet V1 at the widest α and largest ρ of the grid.
-FLOOR_ACCURACY = 0.70
-V1, BASELINE = "mobilenet_v1", "baseline"
-
-
-@dataclass(frozen=True)
-class Floor:
-    """One floor: what it asks, what was measured, and whether it holds."""
-
-    name: str
-    asks: str
-    measured: str
-    met: bool
-    run_a: str = ""
-    run_b: str = ""
-    only_a: int = 0  # test images only run A classified correctly (McNemar's discordant pairs)
-    only_b: int = 0
-    p_value: float = float("nan")
-
-
-def _run_at(table: pd.DataFrame, model: str, width: float, resolution: float) -> pd.Series:
-    match = table[
-        (table["model"] == model) & (table["width"] == width) & (table["resolution"] == resolution)
-    ]
-    if match.empty:
-        raise StudyError(f"the study table has no {model} run at α {width}, ρ {resolution}")
-    return match.iloc[0]
-
-
-def _separation(
-    name: str, asks: str, a: pd.Series, b: pd.Series, tests: PairedTests, met: bool | None = None
-) -> Floor:
-    comparison = tests.compare(a["run"], b["run"])
-    significant = comparison.p_value < ALPHA
-    measured = (
-        f"{a['run']} {pct(a['test_accuracy'])} against {b['run']} {pct(b['test_accuracy'])}: "
-        f"{comparison.points:+.1f} points, McNemar {p_value(comparison.p_value)} "
-        f"({comparison.only_a} images right only in the first, {comparison.only_b} only in the "
-        "second)"
-    )
-    return Floor(
-        name=name,
-        asks=asks,
-        measured=measured,
-        met=significant if met is None else met,
-        run_a=a["run"],
-        run_b=b["run"],
-        only_a=comparison.only_a,
-        only_b=comparison.only_b,
-        p_value=comparison.p_value,
-    )
-
-
-def floors(table: pd.DataFrame, tests: PairedTests) -> list[Floor]:
-    """The floors of the study at the grid's ends, on the first seed's runs.
-
-    1. V1 at the widest α and largest ρ reaches :data:`FLOOR_ACCURACY`;
-    2. the baseline at that point is more accurate than V1 there;
-    3. V1's α axis ends (smallest → widest α, at the largest ρ) are separated, p < 0.05;
-    4. V1's ρ axis ends (smallest → largest ρ, at the widest α) are separated, p < 0.05.
-    """
-    first = first_seed_runs(table)
-    v1 = first[first["model"] == V1]
-    widths, resolutions = sorted(v1["width"].unique()), sorted(v1["resolution"].unique())
-    top_w, top_r = widths[-1], resolutions[-1]
-    v1_top = _run_at(first, V1, top_w, top_r)
-    base_top = _run_at(first, BASELINE, top_w, top_r)
-    accuracy = Floor(
-        name="V1 accuracy",
-        asks=f"MobileNet V1 at α {top_w:g}, ρ {top_r:g}: at least {FLOOR_ACCURACY:.0%} top-1",
-        measured=accuracy_cell(v1_top),
-        met=bool(v1_top["test_accuracy"] >= FLOOR_ACCURACY),
-        run_a=v1_top["run"],
-    )
-    above = tests.compare(v1_top["run"], base_top["run"])
-    return [
-        accuracy,
-        _separation(
-            "baseline above V1",
-            f"the baseline above V1 at α {top_w:g}, ρ {top_r:g}",
-            v1_top,
-            base_top,
-            tests,
-            met=above.points > 0,
-        ),
-        _separation(
-            "α ends separated",
-            f"V1 at α {widths[0]:g} and α {top_w:g} (ρ {top_r:g}) separated, "
-            f"McNemar p < {ALPHA:.2f}",
-            _run_at(first, V1, widths[0], top_r),
-            v1_top,
-            tests,
-        ),
-        _separation(
-            "ρ ends separated",
-            f"V1 at ρ {resolutions[0]:g} and ρ {top_r:g} (α {top_w:g}) separated, "
-            f"McNemar p < {ALPHA:.2f}",
-            _run_at(first, V1, top_w, resolutions[0]),
-            v1_top,
-            tests,
-        ),
-    ]
-
-
-def floors_table(found: Sequence[Floor]) -> str:
-    rows = [
-        {"floor": f.asks, "measured": f.measured, "outcome": "met" if f.met else "**missed**"}
-        for f in found
-    ]
-    return markdown_table(pd.DataFrame(rows))
-
-
-def floors_sentence(found: Sequence[Floor]) -> str:
-    missed = [f for f in found if not f.met]
-    if not missed:
-        return f"All {len(found)} floors are met."
-    names = "; ".join(f"{f.asks} — measured {f.measured}" for f in missed)
-    return f"{len(found) - len(missed)} of {len(found)} floors are met. Missed: {names}."
 
 
 def machine() -> dict[str, Any]:
@@ -232,13 +118,6 @@ def run_record(profile: str, study: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def section(report: str, heading: str) -> str:
-    """The text of ``report`` from ``heading`` to the next heading of its level."""
-    start = report.index(heading)
-    following = report.find("\n## ", start + len(heading))
-    return report[start : following if following != -1 else len(report)].strip()
-
-
 def hours(seconds: float) -> str:
     whole = round(seconds / 60)
     return f"{whole // 60} h {whole % 60:02d} min"
@@ -252,15 +131,14 @@ def _counts(values: pd.Series) -> str:
 def summary(
     profile: str,
     found: Sequence[Floor],
-    report: str,
+    versus: str,
     record: dict[str, Any],
     study: pd.DataFrame,
     data_label: str,
 ) -> str:
     """What the README shows: what was run, the floors, the headline figure and the
-    V1-against-baseline table."""
+    V1-against-baseline table (``versus``, made by :func:`.families.baseline_table`)."""
     cpu = record["machine"]
-    versus = section(report, VERSUS_HEADING).replace(VERSUS_HEADING, "").strip()
     return "\n\n".join(
         [
             f"Measured by the `{profile}` profile (`make {profile}`, commit "
@@ -281,11 +159,11 @@ def summary(
     )
 
 
-def publish(profile: str, out_root: Path = RESULTS_DIR) -> Path:
+def publish(profile: str, out_root: Path = RESULTS) -> Path:
     """Copy the finished run in this workspace to ``out_root/profile``; return that folder."""
     params = load_params()
     grid = Grid.from_params(params)
-    for output in (STUDY_TABLE, REPORT, THEORY_PDF):
+    for output in (STUDY_TABLE, FLOORS_TABLE, STUDY_REPORT, THEORY_PDF):
         if not output.exists():
             raise StudyError(f"{output} is missing: run `make {profile}` first")
     study = pd.read_csv(STUDY_TABLE)
@@ -295,33 +173,26 @@ def publish(profile: str, out_root: Path = RESULTS_DIR) -> Path:
             f"{STUDY_TABLE} holds runs {sorted(set(study['run']))}, params.yaml's grid "
             f"{sorted(expected)}: the study is not finished (`dvc status`)"
         )
+    found = read_floors(pd.read_csv(FLOORS_TABLE))
     tests = PairedTests(
-        {run: Predictions.read(PREDICTIONS_DIR / f"{run}.csv") for run in study["run"]}
+        {run: Predictions.read(RunPaths.for_run(run).predictions) for run in study["run"]}
     )
-    found = floors(study, tests)
     record = run_record(profile, study)
-    report = REPORT.read_text()
-    floors_part = "\n\n".join(
-        [
-            "## Floors",
-            floors_sentence(found),
-            floors_table(found),
-        ]
-    )
-    title, rest = report.split("\n\n", 1)
-    published = "\n\n".join([title, floors_part, rest]).replace("](../plots/", "](plots/")
+    # The copy sits beside its figures: links from reports/ up to the root start here instead.
+    report = STUDY_REPORT.read_text().replace(f"]({REPORT_TO_ROOT}/", "](")
+    label = read_summary(DATA_METRICS).label
+    readme_block = summary(profile, found, baseline_table(study, tests), record, study, label)
     target = out_root / profile
     with atomic_dir(target) as tmp:
-        write_text(tmp / "report.md", published)
+        write_text(tmp / "report.md", report)
         shutil.copy(STUDY_TABLE, tmp / "study.csv")
+        shutil.copy(FLOORS_TABLE, tmp / "floors.csv")
         shutil.copy(THEORY_PDF, tmp / "theory.pdf")
-        pd.DataFrame([asdict(f) for f in found]).to_csv(tmp / "floors.csv", index=False)
         shutil.copy("params.yaml", tmp / "params.yaml")
         write_text(tmp / "run.json", json.dumps(record, indent=2) + "\n")
-        label = read_summary(DATA_METRICS).label
-        write_text(tmp / "summary.md", summary(profile, found, report, record, study, label) + "\n")
+        write_text(tmp / "summary.md", readme_block + "\n")
         for folder in FIGURE_DIRS:
-            for png in sorted(Path(folder).glob("*.png")):
+            for png in sorted(folder.glob("*.png")):
                 (tmp / folder).mkdir(parents=True, exist_ok=True)
                 shutil.copy(png, tmp / png)
     if profile == "cpu":

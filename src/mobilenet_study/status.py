@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mobilenet_study.cost import analytic_cost
 from mobilenet_study.grid import Grid, Run
+from mobilenet_study.layout import RunPaths
+from mobilenet_study.models.counting import analytic_cost
 from mobilenet_study.params import StudyError, load_params
-from mobilenet_study.training.outputs import RunPaths
 from mobilenet_study.training.progress import RunProgress, read_progress
 from mobilenet_study.training.recipe import TrainParams, recipe_fingerprint
 

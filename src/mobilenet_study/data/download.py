@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from mobilenet_study.data.cifar import OFFICIAL_MD5, OFFICIAL_URL
 from mobilenet_study.data.errors import LOCAL_COPY_HINT, ChecksumError, DataError, DownloadError
-from mobilenet_study.outputs import atomic_path
+from mobilenet_study.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
 # Seconds to wait before retry k (k = 1, 2, ...) is k times this: a brief pause lets a flaky

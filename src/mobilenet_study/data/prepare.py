@@ -16,7 +16,6 @@ from mobilenet_study.data.source import DataParams, detect_source
 
 # Where a downloaded archive is kept between runs (git-ignored, not a DVC output): a rerun
 # with the same md5 reuses it instead of fetching 163 MiB again.
-DOWNLOAD_DIR = Path("data/downloads")
 
 
 def prepare(

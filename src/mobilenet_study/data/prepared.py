@@ -26,17 +26,15 @@ import numpy as np
 
 from mobilenet_study.data.cifar import CHANNELS, IMAGE_FOLDER, SPLITS, Split
 from mobilenet_study.data.errors import PreparedDataError
-from mobilenet_study.outputs import atomic_dir
+from mobilenet_study.files import atomic_dir
+from mobilenet_study.layout import DATA_METRICS, PREPARED
 
 if TYPE_CHECKING:  # the type only: reading prepared data needs none of the source readers
     from mobilenet_study.data.source import Source
 
 T = TypeVar("T")
 # The download stage's outputs, as dvc.yaml names them (paths relative to the repository root).
-PREPARED_DIR = Path("data/prepared")
-SUMMARY_NAME = "summary.json"  # inside PREPARED_DIR
-METRICS_FILE = Path("metrics/data.json")
-PLOTS_DIR = Path("plots/data")
+SUMMARY_NAME = "summary.json"  # inside the prepared folder
 # What the official archive's arrays are: lossless, the reference copy of CIFAR-10.
 RAW_FORMAT = "raw"
 LOSSY_FORMATS = frozenset({"jpeg"})
@@ -188,7 +186,7 @@ def _read_stage_json(path: Path, parse: Callable[[dict[str, Any]], T]) -> T:
         ) from None
 
 
-def read_stats(prepared_dir: str | Path = PREPARED_DIR) -> PreparedStats:
+def read_stats(prepared_dir: str | Path = PREPARED) -> PreparedStats:
     """Read and check data/prepared/summary.json as the download stage wrote it."""
     path = Path(prepared_dir) / SUMMARY_NAME
 
@@ -235,7 +233,7 @@ class DataSummary:
         return "official archive"
 
 
-def read_summary(metrics_path: str | Path = METRICS_FILE) -> DataSummary:
+def read_summary(metrics_path: str | Path = DATA_METRICS) -> DataSummary:
     """Read and check metrics/data.json as the download stage wrote it."""
     path = Path(metrics_path)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,37 +36,32 @@ def is_url(source: str) -> bool:
 
 
 @dataclass(frozen=True)
-class DataParams:
+class DataParams(p.Section):
     """params.yaml ``data:``, validated."""
+
+    SECTION = "data"
 
     source: str
     md5: str
-    timeout_s: float
-    retries: int
+    timeout_s: float = p.setting(low=0.0, high=MAX_TIMEOUT_S, low_inclusive=False)
+    retries: int = p.setting(low=0, high=MAX_RETRIES)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DataParams:
-        p.known_keys(params, "data", [field.name for field in fields(cls)])
-        source = p.text(params, "data.source").strip()
+    def checked(self, params: Mapping[str, Any], key: str) -> DataParams:
+        """The source stripped and refused with a scheme other than http(s); the checksum
+        stripped, checked to be a hex digest and lower-cased."""
+        source = self.source.strip()
         scheme = _URL.match(source)
         if scheme and scheme.group(1).lower() not in ("http", "https"):
             raise p.ParamError(
-                "data.source",
+                f"{key}.source",
                 source,
                 "allowed: an http(s) URL of the official archive, or a local path (no file:// "
                 "or other schemes: write the path itself)",
             )
-        md5 = p.text(params, "data.md5").strip()
+        md5 = self.md5.strip()
         if not _MD5.match(md5):
-            raise p.ParamError("data.md5", md5, "allowed: an md5 hex digest of 32 characters")
-        return cls(
-            source=source,
-            md5=md5.lower(),
-            timeout_s=p.number(
-                params, "data.timeout_s", low=0.0, high=MAX_TIMEOUT_S, low_inclusive=False
-            ),
-            retries=p.integer(params, "data.retries", low=0, high=MAX_RETRIES),
-        )
+            raise p.ParamError(f"{key}.md5", md5, "allowed: an md5 hex digest of 32 characters")
+        return replace(self, source=source, md5=md5.lower())
 
 
 @dataclass(frozen=True)

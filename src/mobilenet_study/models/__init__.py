@@ -5,6 +5,10 @@
   pairs ("Conv MobileNet", Table 4), the traditional CNN the study compares against.
 - ``mobilenet_v2``: Sandler et al. 2018, Table 2.
 
+:data:`MODELS` gives each model its role in the study's comparisons (candidate, its
+standard-conv twin, reference): the grid, the study's tables, the report and ``make results``
+read the roles here, so that a model added to :data:`MODELS` and to the grid is compared too.
+
 ``variant="cifar"`` (32×32 inputs and smaller) runs the stem at stride 1 (and, in V2, the
 first stride-2 stage too); ``variant="imagenet"`` is the papers' network for 224×224 inputs,
 used to check the cost against the papers' tables. The resolution multiplier ρ is not a
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mobilenet_study.models import mobilenet_v1, mobilenet_v2
 from mobilenet_study.models.blocks import (
@@ -38,19 +43,58 @@ from mobilenet_study.models.spec import (
 from mobilenet_study.models.spec import layer_specs as _layer_specs
 from mobilenet_study.params import StudyError
 
-MODEL_NAMES: tuple[str, ...] = ("mobilenet_v1", "baseline", "mobilenet_v2")
 VARIANTS: tuple[str, ...] = ("cifar", "imagenet")
 
-_TABLES: dict[str, Callable[[float, str], tuple[BlockSpec, ...]]] = {
-    "mobilenet_v1": lambda width, variant: mobilenet_v1.blocks(width, variant, separable=True),
-    "baseline": lambda width, variant: mobilenet_v1.blocks(width, variant, separable=False),
-    "mobilenet_v2": mobilenet_v2.blocks,
+# A model's part in the study's comparisons: the candidate (whose multipliers the study
+# measures), its twin with standard convs (the traditional CNN it is set against), or a
+# reference (another MobileNet compared with the candidate at the points both were trained).
+ROLES: tuple[str, ...] = ("candidate", "twin", "reference")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the study: its block table, its role and how the report names it."""
+
+    blocks: Callable[[float, str], tuple[BlockSpec, ...]]
+    role: str
+    label: str
+
+
+MODELS: dict[str, ModelEntry] = {
+    "mobilenet_v1": ModelEntry(
+        lambda width, variant: mobilenet_v1.blocks(width, variant, separable=True),
+        "candidate",
+        "MobileNet V1",
+    ),
+    "baseline": ModelEntry(
+        lambda width, variant: mobilenet_v1.blocks(width, variant, separable=False),
+        "twin",
+        "baseline CNN",
+    ),
+    "mobilenet_v2": ModelEntry(mobilenet_v2.blocks, "reference", "MobileNet V2"),
 }
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+
+
+def _with_role(role: str) -> tuple[str, ...]:
+    return tuple(name for name, entry in MODELS.items() if entry.role == role)
+
+
+(CANDIDATE,), (TWIN,) = _with_role("candidate"), _with_role("twin")  # exactly one of each
+REFERENCES: tuple[str, ...] = _with_role("reference")
+# The depthwise-separable families (the report's "most accurate MobileNet" is one of these).
+MOBILENETS: tuple[str, ...] = (CANDIDATE, *REFERENCES)
 
 __all__ = [
+    "CANDIDATE",
     "CHANNEL_DIVISOR",
     "MAX_WIDTH",
+    "MOBILENETS",
+    "MODELS",
     "MODEL_NAMES",
+    "REFERENCES",
+    "ROLES",
+    "TWIN",
     "VARIANTS",
     "Architecture",
     "BlockSpec",
@@ -59,6 +103,7 @@ __all__ = [
     "DepthwiseSeparable",
     "InvertedResidual",
     "LayerSpec",
+    "ModelEntry",
     "ModelError",
     "Network",
     "architecture",
@@ -85,7 +130,7 @@ def architecture(
         raise ModelError(f"width multiplier α must be a number in (0, {MAX_WIDTH}], got {width!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ModelError(f"num_classes must be a positive whole number, got {num_classes!r}")
-    blocks = _TABLES[name](float(width), variant)
+    blocks = MODELS[name].blocks(float(width), variant)
     return Architecture(name, float(width), variant, num_classes, blocks)
 
 

@@ -1,11 +1,10 @@
 """The models' convolution: nn.Conv2d, computed as unfold + matrix multiply where the CPU's
 convolution kernels are slowest.
 
-oneDNN's weight-gradient kernel (PyTorch's CPU convolutions) runs at a few GFLOP/s when the
-output map has only a few pixels: on a 2-core AMD EPYC (AVX2), a 3×3 conv of 1024 channels on
-a 1×1 map at batch 256 took 2,185 ms for the weight gradient against 133 ms for the forward
-pass, and 78 ms as unfold + matmul; on 2×2 maps 335 ms against 95 ms (512 channels). The
-baseline CNN's widest layers sit on such maps (1×1 to 2×2 at ρ = 0.5 and 1), so they were most
+oneDNN's weight-gradient kernel (PyTorch's CPU convolutions) is many times slower than the
+forward pass, and than unfold + matmul, when the output map has only a few pixels (1×1 and
+2×2; benchmarks/conv_small_maps.py, results in benchmarks/results/). The baseline CNN's
+widest layers sit on such maps (1×1 to 2×2 at ρ = 0.5 and 1), so they were most
 of its training time. On 4×4 maps and larger oneDNN is as fast or faster, so only maps of at
 most :attr:`Conv2d.gemm_max_pixels` pixels take the other path, and only when training on the
 CPU: the result is the same convolution (up to float rounding), evaluation and export keep the

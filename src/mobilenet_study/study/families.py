@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.models import CANDIDATE, MODELS, REFERENCES, TWIN
 from mobilenet_study.study.formatting import (
     WITHIN_NOISE,
     accuracy_cell,
+    bullets,
     difference_cell,
     evidence,
     markdown_table,
@@ -29,7 +31,6 @@ from mobilenet_study.study.table import PairedTests, first_seed_runs, point_labe
 # ("Conv MobileNet") against depthwise-separable ones.
 PAPER_CONV = {"accuracy": 71.7, "macs_m": 4866.0, "params_m": 29.3}
 PAPER_MOBILENET = {"accuracy": 70.6, "macs_m": 569.0, "params_m": 4.2}
-MOBILENET, BASELINE = "mobilenet_v1", "baseline"
 
 
 def paper_ratios() -> tuple[float, float, float]:
@@ -65,7 +66,7 @@ def _millions(value: float) -> str:
 def baseline_table(table: pd.DataFrame, tests: PairedTests) -> str:
     """One row per (α, ρ) where both were trained, then the paper's Table 4 line."""
     rows = []
-    for base, mobile in paired_points(table, BASELINE, MOBILENET):
+    for base, mobile in paired_points(table, TWIN, CANDIDATE):
         comparison = tests.compare(base["run"], mobile["run"])
         rows.append(
             {
@@ -104,9 +105,19 @@ def baseline_table(table: pd.DataFrame, tests: PairedTests) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def baseline_verdicts(table: pd.DataFrame, tests: PairedTests) -> dict[str, int]:
+    """At how many points V1 (``v1``) or the baseline (``baseline``) is more accurate by the
+    paired test, and at how many the difference is within noise (empty: no point has both)."""
+    pairs = paired_points(table, TWIN, CANDIDATE)
+    if not pairs:
+        return {}
+    found = [verdict(tests.compare(b["run"], m["run"]), "v1", "baseline") for b, m in pairs]
+    return {outcome: found.count(outcome) for outcome in ("v1", "baseline", WITHIN_NOISE)}
+
+
 def baseline_summary(table: pd.DataFrame, tests: PairedTests) -> list[str]:
     """How many points each family wins by its paired test, beside the paper's ratios."""
-    pairs = paired_points(table, BASELINE, MOBILENET)
+    pairs = paired_points(table, TWIN, CANDIDATE)
     macs_p, params_p, acc_p = paper_ratios()
     paper = (
         f"Howard et al. 2017, Table 4 (ImageNet): Conv MobileNet {PAPER_CONV['accuracy']}% / "
@@ -121,7 +132,7 @@ def baseline_summary(table: pd.DataFrame, tests: PairedTests) -> list[str]:
             "comparison with Table 4 cannot be made here.",
             paper,
         ]
-    verdicts = [verdict(tests.compare(b["run"], m["run"]), "v1", "baseline") for b, m in pairs]
+    verdicts = baseline_verdicts(table, tests)
     macs_ratios = [b["macs_measured"] / m["macs_measured"] for b, m in pairs]
     params_ratios = [b["params"] / m["params"] for b, m in pairs]
     return [
@@ -129,8 +140,8 @@ def baseline_summary(table: pd.DataFrame, tests: PairedTests) -> list[str]:
         f"{min(macs_ratios):.1f}–{max(macs_ratios):.1f}× fewer MACs and "
         f"{min(params_ratios):.1f}–{max(params_ratios):.1f}× fewer parameters than the "
         "baseline (the same network with standard convs). By the paired test it is more "
-        f"accurate at {verdicts.count('v1')}, less accurate at {verdicts.count('baseline')}, "
-        f"and within noise at {verdicts.count(WITHIN_NOISE)} of them.",
+        f"accurate at {verdicts['v1']}, less accurate at {verdicts['baseline']}, "
+        f"and within noise at {verdicts[WITHIN_NOISE]} of them.",
         paper,
     ]
 
@@ -183,12 +194,12 @@ def frontier_at(front: pd.DataFrame, macs: float) -> float:
 
 def frontier_points(table: pd.DataFrame, tests: PairedTests) -> list[FrontierPoint]:
     first = first_seed_runs(table)
-    front = first[(first["model"] == BASELINE) & first["model_frontier"]]
+    front = first[(first["model"] == TWIN) & first["model_frontier"]]
     front = front.sort_values("macs_measured")
     if front.empty:
         return []
     out = []
-    for _, run in first[first["model"] == MOBILENET].sort_values("macs_measured").iterrows():
+    for _, run in first[first["model"] == CANDIDATE].sort_values("macs_measured").iterrows():
         macs = float(run["macs_measured"])
         dearer = front[front["macs_measured"] >= macs]
         cheaper = front[front["macs_measured"] <= macs]
@@ -287,23 +298,36 @@ def frontier_summary(points: list[FrontierPoint]) -> str:
     return " ".join(out)
 
 
-# --- MobileNet V2 against V1 ------------------------------------------------------------------
+# --- The references (MobileNet V2) against the candidate ---------------------------------------
 
 
-def v2_sentences(table: pd.DataFrame, tests: PairedTests) -> list[str]:
+def reference_sentences(table: pd.DataFrame, tests: PairedTests, reference: str) -> list[str]:
+    """``reference`` against the candidate at each point where both were trained."""
+    name, candidate = MODELS[reference].label, MODELS[CANDIDATE].label
     out = []
-    for v1, v2 in paired_points(table, MOBILENET, "mobilenet_v2"):
+    for v1, v2 in paired_points(table, CANDIDATE, reference):
         comparison = tests.compare(v1["run"], v2["run"])
         outcome = verdict(
             comparison,
-            "it is more accurate than V1",
-            "it is less accurate than V1",
+            f"it is more accurate than {candidate}",
+            f"it is less accurate than {candidate}",
             "the accuracy difference is within noise",
         )
         out.append(
-            f"At {point_label(v1['width'], v1['resolution'])}, MobileNet V2 costs "
+            f"At {point_label(v1['width'], v1['resolution'])}, {name} costs "
             f"{v2['macs_measured'] / v1['macs_measured']:.2f}× the MACs and "
-            f"{v2['params'] / v1['params']:.2f}× the parameters of V1; {outcome}: "
+            f"{v2['params'] / v1['params']:.2f}× the parameters of {candidate}; {outcome}: "
             f"{pct(v1['test_accuracy'])} → {pct(v2['test_accuracy'])} ({evidence(comparison)})."
         )
     return out
+
+
+def reference_sections(table: pd.DataFrame, tests: PairedTests) -> list[str]:
+    """A section per reference model trained beside the candidate (none if none was)."""
+    blocks = []
+    for reference in REFERENCES:
+        sentences = reference_sentences(table, tests, reference)
+        if sentences:
+            heading = f"## {MODELS[reference].label} against {MODELS[CANDIDATE].label}"
+            blocks += [heading, bullets(sentences)]
+    return blocks

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.files import pyplot
 from mobilenet_study.grid import MULTIPLIERS
-from mobilenet_study.outputs import pyplot
 from mobilenet_study.study.table import first_seed_runs, point_label
 
 

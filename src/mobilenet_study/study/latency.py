@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import gmean
 
+from mobilenet_study.files import pyplot
 from mobilenet_study.grid import MULTIPLIERS
-from mobilenet_study.outputs import pyplot
 from mobilenet_study.study import stats
 from mobilenet_study.study.figures import finish_accuracy_axes, percent_errors
 from mobilenet_study.study.formatting import (
@@ -324,10 +324,14 @@ def _batching(latency: pd.DataFrame, run: str, batch1_ms: float, batched: int) -
 
 
 def section(
-    study: pd.DataFrame, runs: Sequence[RunInputs], latency: pd.DataFrame, tests: PairedTests
+    study: pd.DataFrame,
+    runs: Sequence[RunInputs],
+    latency: pd.DataFrame,
+    deployed: pd.DataFrame,
+    tests: PairedTests,
 ) -> list[str]:
-    """The report's deployment section: bullets, the table, the frontier and the scaling."""
-    deployed = deploy_table(study, runs, latency)
+    """The report's deployment section: bullets, the table, the frontier and the scaling
+    (``deployed``: :func:`deploy_table`, built once by the stage and written beside)."""
     return [
         bullets(summary_sentences(study, runs, latency, tests)),
         deploy_runs_table(study, deployed, latency, tests),

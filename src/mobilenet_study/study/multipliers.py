@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mobilenet_study.cost import analytic_layers
 from mobilenet_study.grid import multiplier
+from mobilenet_study.models.counting import analytic_layers
 from mobilenet_study.study.formatting import evidence, num, pct, verdict
 from mobilenet_study.study.stats import PairedComparison
 from mobilenet_study.study.table import PairedTests, first_seed_runs
@@ -120,6 +120,12 @@ def feature_sides(model: str, input_size: int) -> list[int]:
     return sides
 
 
+def _head_channels(model: str, width: float) -> int:
+    """The output channels of the model's last conv (the one before the classifier)."""
+    layers = analytic_layers(model, width)
+    return int(layers[layers["kind"] != "linear"].iloc[-1]["out_channels"])
+
+
 def cost_scaling_sentences(scaling: pd.DataFrame) -> list[str]:
     """Measured MACs and params against α² (at ρ = 1) and ρ² (at α = 1), and why they differ
     (``scaling``: the cost stage's scaling table)."""
@@ -137,11 +143,10 @@ def cost_scaling_sentences(scaling: pd.DataFrame) -> list[str]:
                 f"depthwise convs, classifier), carry {thin_share:.1%} of the MACs at this α "
                 f"against {_alpha_linear_share(model, 1.0):.1%} at α = 1."
             )
-            if model == "mobilenet_v2":
-                layers = analytic_layers(model, float(row["width"]))
-                head = int(layers[layers["kind"] != "linear"].iloc[-1]["out_channels"])
+            head = _head_channels(str(model), float(row["width"]))
+            if head == _head_channels(str(model), 1.0):  # a head conv α leaves as it is
                 out.append(
-                    f"mobilenet_v2 keeps a {head}-channel head conv at α {num(row['width'])}, "
+                    f"{model} keeps a {head}-channel head conv at α {num(row['width'])}, "
                     "so that conv scales with α and its classifier not at all."
                 )
         at_alpha1 = rows[np.isclose(rows["width"], 1.0)].sort_values("resolution")

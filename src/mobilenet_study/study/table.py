@@ -1,9 +1,10 @@
 """The study's table: every trained run joined with its cost, one row per run.
 
 Inputs are what the earlier stages wrote: each run's metrics, DVCLive curves and test
-predictions (stages ``train`` and ``train_reference``, paths in :class:`train.RunPaths`), and
-``plots/cost/cost.csv`` (stage ``cost``). The grid in params.yaml says which runs must be
-there; a missing one is a :class:`StudyError` naming the run and the command that makes it.
+predictions (stages ``train`` and ``train_reference``), their deployments (stage ``deploy``)
+and the cost stage's table, all where :mod:`mobilenet_study.layout` says. The grid in
+params.yaml says which runs must be there; a missing one is a :class:`StudyError` naming the
+run and the command that makes it.
 """
 
 from __future__ import annotations
@@ -18,18 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobilenet_study.deploy import DEPLOYED_DIR, paths_for
 from mobilenet_study.grid import GridPoint, Run
+from mobilenet_study.layout import COST_TABLE, DEPLOYED, DeployedPaths, RunPaths
+from mobilenet_study.models import MOBILENETS
 from mobilenet_study.params import StudyError
 from mobilenet_study.study import stats
-from mobilenet_study.training.outputs import RunPaths
 
-COST_TABLE = Path("plots/cost/cost.csv")
-SCALING_TABLE = Path("plots/cost/scaling.csv")
 # DVCLive writes one TSV per metric: columns `step` (the epoch, from 1) and the metric.
 CURVE_METRICS = ("test_accuracy", "test_loss", "train_loss")
-# MobileNet models (the confusion matrix shows the best of these).
-MOBILENETS = ("mobilenet_v1", "mobilenet_v2")
 
 COLUMNS = (
     "run",
@@ -89,6 +86,10 @@ class Predictions:
     @property
     def correct(self) -> np.ndarray:
         return self.actual == self.predicted
+
+    def frame(self) -> pd.DataFrame:
+        """The predictions as their file holds them: columns actual, predicted."""
+        return pd.DataFrame({"actual": self.actual, "predicted": self.predicted})
 
 
 @dataclass(frozen=True)
@@ -150,20 +151,20 @@ def read_run(run: Run, root: str | Path = ".") -> RunInputs:
 
 def read_deployment(run: Run, root: str | Path = ".") -> tuple[dict[str, Any], Predictions]:
     """The deploy stage's summary and int8 predictions for ``run``; missing names its stage."""
-    paths = paths_for(run.name, Path(root) / DEPLOYED_DIR)
-    for path in (paths["summary"], paths["predictions"]):
+    paths = DeployedPaths.for_run(run.name, Path(root) / DEPLOYED)
+    for path in (paths.summary, paths.predictions):
         if not path.exists():
             raise StudyError(
                 f"{path} does not exist: the run is trained but not deployed; run "
                 "`dvc repro deploy`"
             )
     try:
-        summary = json.loads(paths["summary"].read_text())
+        summary = json.loads(paths.summary.read_text())
     except json.JSONDecodeError as err:
         raise StudyError(
-            f"{paths['summary']} is not valid JSON ({err}): rerun `dvc repro deploy`"
+            f"{paths.summary} is not valid JSON ({err}): rerun `dvc repro deploy`"
         ) from None
-    return summary, Predictions.read(paths["predictions"])
+    return summary, Predictions.read(paths.predictions)
 
 
 def read_runs(runs: Sequence[Run], root: str | Path = ".") -> list[RunInputs]:

@@ -1,7 +1,5 @@
-"""The theory questions answered by experiment (stages `theory_*`), and reports/theory.pdf.
-
-The modules are imported one by one (this file imports none), so a stage depends only on what
-it runs:
+"""The theory questions answered by experiment (stages `theory_init`, `theory_degradation`
+and `theory_gradcam`, which depend on this whole folder; this file imports none of it):
 
 - :mod:`.config`: params.yaml `theory:` as typed, validated settings.
 - :mod:`.nets`: the networks: a deep plain CNN of 3×3 convs (with or without BatchNorm and
@@ -12,6 +10,7 @@ it runs:
 - :mod:`.symmetry`: distinct filters per layer after training from a symmetric start (Q1b).
 - :mod:`.training`: the short SGD runs, with training-loss, training-error and first-layer
   gradient curves (Xavier against He; degradation and shortcuts, Q1a, Q1c).
-- :mod:`.gradcam_checks`: how much of Grad-CAM's raw map ReLU removes, and a deletion test (Q4b).
-- :mod:`.document`: the PDF, compiled by Typst from docs/theory.typ, which reads the metrics.
+
+Grad-CAM's ReLU measured on a trained run (Q4b) is :mod:`mobilenet_study.gradcam_checks`, beside
+the Grad-CAM it measures; the PDF that quotes every answer is :mod:`mobilenet_study.theory_pdf`.
 """

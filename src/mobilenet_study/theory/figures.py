@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from mobilenet_study.outputs import pyplot
+from mobilenet_study.files import pyplot
 
 INIT_COLOURS = {"xavier": "tab:orange", "he": "tab:blue", "zero": "tab:grey"}
 

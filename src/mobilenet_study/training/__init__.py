@@ -7,6 +7,6 @@ a module depends only on what it uses:
   batched crop, flip, resize and normalisation there (no DataLoader).
 - :mod:`.checkpoint`: what an epoch checkpoint holds, and when it may be resumed.
 - :mod:`.loop`: the training loop and evaluation.
-- :mod:`.outputs`: what a run writes (model, metrics, curves, predictions) and how a trained
+- :mod:`.artifacts`: what a run writes (model, metrics, curves, predictions) and how a trained
   model is read back (Grad-CAM, deploy).
 """

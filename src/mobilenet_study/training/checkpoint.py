@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from mobilenet_study import models
+from mobilenet_study.files import atomic_path
 from mobilenet_study.grid import Run
 from mobilenet_study.machine import has_native_bf16
-from mobilenet_study.outputs import atomic_path
 from mobilenet_study.training.recipe import TrainParams, fingerprint, recipe_fields
 
 TRAINING_DIR = Path(__file__).parent

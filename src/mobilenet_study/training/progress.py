@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mobilenet_study.outputs import atomic_path
+from mobilenet_study.files import atomic_path
 
 INTERVAL_S = 10.0
 

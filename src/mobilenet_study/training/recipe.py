@@ -9,7 +9,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -37,85 +37,68 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
-class TrainParams:
-    """params.yaml `train:` — the recipe shared by every run of the grid."""
+class CheckpointParams(p.Section):
+    """params.yaml `checkpoint:` — how often a run saves itself, in minutes. Its own section,
+    which the training stages do not list in dvc.yaml: it changes when a run is saved, not what
+    it computes, so changing it must not rerun the grid."""
 
-    device: str
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
+    SECTION = "checkpoint"
+
+    minutes: float = p.setting(low=0.0, high=MAX_CHECKPOINT_MINUTES, low_inclusive=False)
+
+
+@dataclass(frozen=True)
+class TrainParams(p.Section):
+    """params.yaml `train:` — the recipe shared by every run of the grid.
+
+    The defaults serve recipes built in code (benchmarks/); params.yaml must give every key.
+    """
+
+    SECTION = "train"
+
+    device: str = p.setting(choices=DEVICES)
+    epochs: int = p.setting(low=1)
+    batch_size: int = p.setting(low=1)
+    lr: float = p.setting(low=0.0, low_inclusive=False)
+    momentum: float = p.setting(low=0.0, high=1.0)
     nesterov: bool
-    weight_decay: float
-    label_smoothing: float
-    warmup_epochs: float
-    crop_padding: int
-    train_subset: int
-    test_subset: int
-    eval_batch_size: int
+    weight_decay: float = p.setting(low=0.0)
+    label_smoothing: float = p.setting(low=0.0, high=0.99)
+    warmup_epochs: float = p.setting(low=0.0)
+    crop_padding: int = p.setting(low=0, high=16)
+    train_subset: int = p.setting(low=0)
+    test_subset: int = p.setting(low=0)
+    eval_batch_size: int = p.setting(low=1)
     compile: bool
-    validation: int = 0
-    schedule: str = "cosine"
-    ema_decay: float = 0.0
-    bn_momentum: float = 0.1
-    flip: str = "random"
-    tta: str = "none"
-    weight_decay_scope: str = "dense"
-    precision: str = "fp32"
-    checkpoint_minutes: float = 5.0
+    validation: int = p.setting(low=0, high=25_000, default=0, required=True)
+    schedule: str = p.setting(choices=SCHEDULES, default="cosine", required=True)
+    ema_decay: float = p.setting(low=0.0, high=0.9999, default=0.0, required=True)
+    bn_momentum: float = p.setting(
+        low=0.0, high=1.0, low_inclusive=False, default=0.1, required=True
+    )
+    flip: str = p.setting(choices=FLIPS, default="random", required=True)
+    tta: str = p.setting(choices=TTAS, default="none", required=True)
+    weight_decay_scope: str = p.setting(choices=DECAY_SCOPES, default="dense", required=True)
+    precision: str = p.setting(choices=PRECISIONS, default="fp32", required=True)
+    # From `checkpoint.minutes`, five when params.yaml has no `checkpoint:` section.
+    checkpoint_minutes: float = p.setting(default=5.0, from_section=False)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
-        s = "train"
-        p.known_keys(params, s, [f.name for f in fields(cls) if f.name != "checkpoint_minutes"])
-        config = cls(
-            device=p.choice(params, f"{s}.device", DEVICES),
-            epochs=p.integer(params, f"{s}.epochs", low=1),
-            batch_size=p.integer(params, f"{s}.batch_size", low=1),
-            lr=p.number(params, f"{s}.lr", low=0.0, low_inclusive=False),
-            momentum=p.number(params, f"{s}.momentum", low=0.0, high=1.0),
-            nesterov=p.boolean(params, f"{s}.nesterov"),
-            weight_decay=p.number(params, f"{s}.weight_decay", low=0.0),
-            label_smoothing=p.number(params, f"{s}.label_smoothing", low=0.0, high=0.99),
-            warmup_epochs=p.number(params, f"{s}.warmup_epochs", low=0.0),
-            crop_padding=p.integer(params, f"{s}.crop_padding", low=0, high=16),
-            train_subset=p.integer(params, f"{s}.train_subset", low=0),
-            test_subset=p.integer(params, f"{s}.test_subset", low=0),
-            eval_batch_size=p.integer(params, f"{s}.eval_batch_size", low=1),
-            compile=p.boolean(params, f"{s}.compile"),
-            validation=p.integer(params, f"{s}.validation", low=0, high=25_000),
-            schedule=p.choice(params, f"{s}.schedule", SCHEDULES),
-            ema_decay=p.number(params, f"{s}.ema_decay", low=0.0, high=0.9999),
-            bn_momentum=p.number(
-                params, f"{s}.bn_momentum", low=0.0, high=1.0, low_inclusive=False
-            ),
-            flip=p.choice(params, f"{s}.flip", FLIPS),
-            tta=p.choice(params, f"{s}.tta", TTAS),
-            weight_decay_scope=p.choice(params, f"{s}.weight_decay_scope", DECAY_SCOPES),
-            precision=p.choice(params, f"{s}.precision", PRECISIONS),
-            checkpoint_minutes=_checkpoint_minutes(params),
-        )
+    def checked(self, params: Mapping[str, Any], key: str) -> TrainParams:
+        """The checkpoint interval filled in; Nesterov and the warm-up checked against the
+        settings they depend on."""
+        config = self
+        if CheckpointParams.SECTION in params:
+            minutes = CheckpointParams.from_params(params).minutes
+            config = replace(self, checkpoint_minutes=minutes)
         if config.nesterov and config.momentum == 0:
-            raise p.ParamError(f"{s}.momentum", 0, "Nesterov momentum needs train.momentum > 0")
+            raise p.ParamError(f"{key}.momentum", 0, "Nesterov momentum needs train.momentum > 0")
         if config.warmup_epochs > config.epochs:
             raise p.ParamError(
-                f"{s}.warmup_epochs",
+                f"{key}.warmup_epochs",
                 config.warmup_epochs,
                 f"must not exceed train.epochs ({config.epochs}): the rate would never decay",
             )
         return config
-
-
-def _checkpoint_minutes(params: Mapping[str, Any]) -> float:
-    """params.yaml `checkpoint.minutes`: how often a run saves itself. Its own section, which
-    the training stages do not list in dvc.yaml: it changes when a run is saved, not what it
-    computes, so changing it must not rerun the grid. Absent, five minutes."""
-    if "checkpoint" not in params:
-        return 5.0
-    p.known_keys(params, "checkpoint", ["minutes"])
-    return p.number(
-        params, "checkpoint.minutes", low=0.0, high=MAX_CHECKPOINT_MINUTES, low_inclusive=False
-    )
 
 
 def fingerprint(*parts: Any) -> str:
@@ -176,11 +159,11 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def seed_everything(seed: int, device: torch.device) -> None:
+def seed_everything(seed: int) -> None:
     """Same params and seed on the CPU give identical results: torch's CPU kernels already
     are, at a fixed thread count (tests/test_train.py, tests/test_resume.py check it).
     ``torch.use_deterministic_algorithms`` is not set: on the CPU it changed no result and
-    made a compiled training step 2.7x slower (benchmarks/results/)."""
+    slowed compiled training steps severalfold (measured in benchmarks/results/)."""
     torch.manual_seed(seed)
 
 

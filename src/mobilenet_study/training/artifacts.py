@@ -12,44 +12,15 @@ import torch
 from dvclive import Live
 from torch import nn
 
+from mobilenet_study.files import atomic_path
 from mobilenet_study.grid import Run
 from mobilenet_study.models import build
-from mobilenet_study.outputs import atomic_path
 from mobilenet_study.params import StudyError
 from mobilenet_study.training.pipeline import Preprocess
 from mobilenet_study.training.recipe import TrainParams, device_name, recipe_fingerprint
 
 if TYPE_CHECKING:  # the type only: reading a model back needs no training loop
     from mobilenet_study.training.loop import EpochRecord, TrainResult
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """Where one run's outputs go (dvc.yaml's train stages declare the same paths).
-
-    The checkpoint lives outside DVC's outputs, so that a rerun of the stage (which deletes
-    its outputs first) can still resume from it. The curves folder holds only DVCLive's
-    per-epoch TSV files, so that dvc.yaml can plot the whole ``plots/train`` folder.
-    """
-
-    model: Path
-    metrics: Path
-    curves: Path
-    predictions: Path
-    checkpoint: Path
-    progress: Path
-
-    @classmethod
-    def for_run(cls, name: str, root: str | Path = ".") -> RunPaths:
-        root = Path(root)
-        return cls(
-            model=root / "models" / name / "model.pt",
-            metrics=root / "metrics/train" / f"{name}.json",
-            curves=root / "plots/train" / name,
-            predictions=root / "plots/predictions" / f"{name}.csv",
-            checkpoint=root / "checkpoints" / name / "last.pt",
-            progress=root / "checkpoints" / name / "progress.json",
-        )
 
 
 def run_metrics(

@@ -13,25 +13,31 @@ from pathlib import Path
 
 import typst
 
-from mobilenet_study.outputs import atomic_path
+from mobilenet_study.files import atomic_path
+from mobilenet_study.layout import (
+    RESIDUAL_METRICS,
+    THEORY_DEGRADATION_PLOTS,
+    THEORY_GRADCAM_PLOTS,
+    THEORY_INIT_PLOTS,
+    THEORY_PDF,
+)
 from mobilenet_study.params import StudyError
 
 SOURCE = Path("docs/theory.typ")
-TARGET = Path("reports/theory.pdf")
 # What the document reads (dvc.yaml lists the same files as the stage's dependencies).
 INPUTS = (
-    "metrics/residual.json",
-    "plots/theory/init/summary.json",
-    "plots/theory/degradation/summary.json",
-    "plots/theory/gradcam/summary.json",
+    RESIDUAL_METRICS,
+    THEORY_INIT_PLOTS / "summary.json",
+    THEORY_DEGRADATION_PLOTS / "summary.json",
+    THEORY_GRADCAM_PLOTS / "summary.json",
     # benchmarks/theory_budget.py's measurement, quoted where its settings are the run's.
-    "benchmarks/results/theory_budget.json",
+    Path("benchmarks/results/theory_budget.json"),
 )
 
 
-def build(source: Path = SOURCE, target: Path = TARGET, root: Path = Path(".")) -> None:
+def build(source: Path = SOURCE, target: Path = THEORY_PDF, root: Path = Path(".")) -> None:
     """Compile ``source`` to ``target``; a missing input names the stage that writes it."""
-    missing = [name for name in INPUTS if not (root / name).exists()]
+    missing = [str(name) for name in INPUTS if not (root / name).exists()]
     if missing:
         raise StudyError(
             f"{', '.join(missing)} missing: run the stages that write them first (`dvc repro`)"

@@ -18,7 +18,7 @@ import torch
 from scipy import stats
 
 from mobilenet_study.gradcam import grad_cam_details
-from mobilenet_study.training.outputs import TrainedModel
+from mobilenet_study.training.artifacts import TrainedModel
 from mobilenet_study.training.pipeline import Preprocess
 
 
