@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import signal
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -46,7 +46,7 @@ def main() -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         loop.save_checkpoint = save_then_die
-    config = TrainParams.from_params({"train": CONFIG, "checkpoint": {"minutes": EVERY_STEP}})
+    config = replace(TrainParams.from_params({"train": CONFIG}), checkpoint_minutes=EVERY_STEP)
     device = torch.device("cpu")
     seed_everything(0)
     train_data = DeviceDataset.from_arrays(*synthetic_split(1200, 1), device)

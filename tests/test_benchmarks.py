@@ -1,6 +1,6 @@
 """The long-running benchmarks end to end at toy sizes, so that a run of hours does not fail on
-a typo at its end: the recipe ablation, the convergence curve, the grid-epoch comparison and
-the theory budget."""
+a typo at its end: the recipe ablation, the convergence curve, the grid-epoch comparison, the
+theory budget and the prepared GPU check."""
 
 from __future__ import annotations
 
@@ -92,3 +92,29 @@ def test_theory_budget_runs(prepared: Path, tmp_path: Path) -> None:
         "batch_size": 8, "lr": params["theory"]["degradation"]["lr"], "log_every": 2,
     }  # fmt: skip
     assert set(result) >= {"first_ahead_step", "ahead_from_step", "cpu", "seconds"}
+
+
+def test_gpu_check_runs_at_toy_size_on_the_cpu(prepared: Path, tmp_path: Path) -> None:
+    """The GPU check's first run on a GPU must not fail on a typo: the subset it travels with,
+    then every section, on the CPU."""
+    subset = tmp_path / "subset"
+    _run("benchmarks/gpu_check.py", "--data", str(prepared), "--out", str(subset),
+         "--make-subset", "200,100")  # fmt: skip
+    assert json.loads((subset / "summary.json").read_text())["images"] == {
+        "train": 200,
+        "test": 100,
+    }
+    printed = _run(
+        "benchmarks/gpu_check.py", "--data", str(subset), "--out", str(tmp_path), "--toy",
+        "--steps", "2", "--epochs", "1", "--set", "train.device=cpu",
+        "--set", "train.batch_size=50", "--set", "train.eval_batch_size=100",
+    )  # fmt: skip
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    sizes = [(r["model"], r["width"]) for r in report["throughput"]]
+    assert sizes == [("mobilenet_v1", 0.25), ("baseline", 0.25)]
+    assert all(r["images_per_second"] > 0 and r["batch_size"] == 50 for r in report["throughput"])
+    pair = report["precision"]
+    assert {"fp32", "bf16", "mcnemar_p", "bf16_minus_fp32_points"} <= set(pair)
+    grid = report["grid"]
+    assert grid["label"].startswith("extrapolated") and grid["runs"] > 0
+    assert "# GPU check, cpu" in printed and (tmp_path / "gpu_check.md").exists()

@@ -118,6 +118,13 @@ def test_assemble_and_queue_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     _, commands = shards.queue_commands(params, "quick", None, 2)
     assert commands[-1] == ["dvc", "queue", "start", "--jobs", "2"]
+    # The full profile (trainers on a GPU): one more experiment runs the stages that need no
+    # trained model meanwhile, with a worker of its own.
+    names, commands = shards.queue_commands(params, "full", None, 2)
+    assert len(names) == 3 and names[2].startswith("cpu-stages-")
+    assert commands[2][-len(shards.CPU_STAGES) :] == list(shards.CPU_STAGES)
+    assert not any(stage.startswith("train") for stage in commands[2][5:])
+    assert commands[-1] == ["dvc", "queue", "start", "--jobs", "3"]
 
 
 def clone(origin: PipelineRepo, path: Path) -> PipelineRepo:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +67,14 @@ TINY = {
     "weight_decay_scope": "dense",
     "precision": "fp32",
 }
-EVERY_STEP = 1e-6  # checkpoint.minutes: a checkpoint after every step
+EVERY_STEP = 1e-6  # minutes between checkpoints: one after every step (below params' bound)
 
 
 def tiny_config(minutes: float = EVERY_STEP, **changes: object) -> TrainParams:
-    return TrainParams.from_params(
-        {"train": {**TINY, **changes}, "checkpoint": {"minutes": minutes}}
+    """The tiny recipe, saving itself every ``minutes`` (set directly: params.yaml's
+    ``checkpoint.minutes`` allows no less than a minute)."""
+    return replace(
+        TrainParams.from_params({"train": {**TINY, **changes}}), checkpoint_minutes=minutes
     )
 
 
@@ -446,9 +448,13 @@ def test_new_recipe_keys_are_checked() -> None:
     ]:
         with pytest.raises(ParamError, match=rf"`train.{key}` is .*{allowed}"):
             tiny_config(**{key: value})
-    for minutes in (0, -1, 30, "often"):
-        with pytest.raises(ParamError, match=r"`checkpoint.minutes` is .*(0.0, 10.0\]|number)"):
-            tiny_config(minutes=minutes)
+    for minutes in (0, 0.5, -1, 30, "often"):
+        with pytest.raises(ParamError, match=r"`checkpoint.minutes` is .*\[1.0, 10.0\]"):
+            TrainParams.from_params({"train": TINY, "checkpoint": {"minutes": minutes}})
+    assert (
+        TrainParams.from_params({"train": TINY, "checkpoint": {"minutes": 1}}).checkpoint_minutes
+        == 1
+    )
 
 
 def test_linear_schedule_decays_to_zero_linearly() -> None:

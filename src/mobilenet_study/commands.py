@@ -1,6 +1,7 @@
 """The pipeline's commands: `make quick`, `make cpu`, `make repro` (a profile,
 :mod:`mobilenet_study.profiles`), and the grid in shards (`make shard`, `make assemble`,
-`make shards`, :mod:`mobilenet_study.shards`).
+`make shards`, :mod:`mobilenet_study.shards`). The full profile, sized for a GPU, first checks
+that CUDA is usable (:mod:`mobilenet_study.devices`) and otherwise stops before any work.
 
 Scaling out uses DVC's own machinery, no scheduler of ours. A shard trains its runs as one DVC
 experiment; on N machines each pushes its outputs and run-cache to the shared DVC remote
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from mobilenet_study.attempts import run_commands, timed_run
+from mobilenet_study.devices import full_profile_check
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.profiles import (
     PROFILES,
@@ -42,7 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="full", help="for the shards")
     parser.add_argument("--data", help="CIFAR-10 source: URL, archive, or image-folder mirror")
     args = parser.parse_args(argv)
+    profile = args.command if args.command in PROFILES else args.profile
     try:
+        if profile == "full":  # sized for a GPU: refuse to fall back to the CPU unasked
+            full_profile_check(with_overrides(load_params(), profile_overrides(profile, None)))
         if args.command in PROFILES:
             commands = [pipeline_command(args.command, args.data)]
         elif args.command == "shard":

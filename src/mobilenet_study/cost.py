@@ -10,7 +10,8 @@ Conventions, used in every key and column name:
   BatchNorm's scale and shift (2 per channel). BN running statistics are buffers, not parameters.
 - Latency is milliseconds per batch (and per image = per batch / batch size), the median and
   interquartile range over repeated timed batches after warm-up, in inference mode
-  (:mod:`mobilenet_study.timing`, which the deploy stage times with too).
+  (:mod:`mobilenet_study.timing`, which the deploy stage times with too): fp32 on the CPU; on
+  CUDA channels_last in the training precision (the ``precision`` column).
 
 The counts themselves are :mod:`mobilenet_study.models.counting`; this module tables them over
 the grid, beside latency, and draws them.
@@ -18,6 +19,7 @@ the grid, beside latency, and draws them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,7 @@ from mobilenet_study.models import build
 # Both counts live with the models: the training stage reports the measured one too.
 from mobilenet_study.models.counting import Cost, analytic_cost, measured_cost
 from mobilenet_study.timing import Latency, summarize_times, time_calls, torch_threads
+from mobilenet_study.training.recipe import resolve_precision
 
 DEVICES = ("cpu", "cuda")
 # CIFAR-10: ten classes, the CIFAR variant of every model.
@@ -80,15 +83,25 @@ def measure_latency(
     repeats: int,
     threads: int,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> Latency:
     """Time ``repeats`` forward passes of a random batch after ``warmup`` untimed ones, with
-    ``threads`` intra-op threads (:func:`~mobilenet_study.timing.time_calls`)."""
+    ``threads`` intra-op threads (:func:`~mobilenet_study.timing.time_calls`). On CUDA the
+    model runs as it trains there: channels_last, under autocast when ``precision`` is bf16."""
     was_training = model.training
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, 3, input_size, input_size, generator=generator).to(device)
     model = model.to(device).eval()
+    if device == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = (
+        torch.autocast(device, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
     try:
-        with torch.inference_mode(), torch_threads(threads):
+        with torch.inference_mode(), torch_threads(threads), autocast:
             times_ms = time_calls(lambda: model(x), warmup, repeats, cuda=device == "cuda")
     finally:
         model.train(was_training)
@@ -117,6 +130,7 @@ COLUMNS = (
     "batch_size",
     "threads",
     "device",
+    "precision",
 )
 
 
@@ -154,6 +168,12 @@ class _References(dict[str, Cost]):
 def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> dict[str, Any]:
     """Cost of one grid point: params and MACs (:func:`_count_row`), and latency."""
     model = build(point.model, point.width, NUM_CLASSES, VARIANT)
+    # On CUDA, in the precision training uses there; the CPU latency is fp32 inference.
+    precision = (
+        resolve_precision("auto", torch.device("cuda"), model)
+        if settings.device == "cuda"
+        else "fp32"
+    )
     latency = measure_latency(
         model,
         point.input_size,
@@ -162,6 +182,7 @@ def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> 
         repeats=settings.repeats,
         threads=settings.threads,
         device=settings.device,
+        precision=precision,
     )
     return {
         **_count_row(point, model, reference),
@@ -172,6 +193,7 @@ def profile_point(point: GridPoint, settings: CostSettings, reference: Cost) -> 
         "batch_size": settings.batch_size,
         "threads": settings.threads,
         "device": settings.device,
+        "precision": precision,
     }
 
 

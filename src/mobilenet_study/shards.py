@@ -37,6 +37,8 @@ from mobilenet_study.profiles import (
 )
 from mobilenet_study.stage import usable_cpus
 
+# The stages that need no trained model, besides `download` (which every stage pulls in).
+CPU_STAGES = ("residual", "cost", "theory_init", "theory_degradation")
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
@@ -84,10 +86,14 @@ def shard_stages(
     return [run.stage for run in shard(grid.runs, index, count)]
 
 
+def _stamp() -> str:
+    """``20261129T012000`` (UTC, to the second): a queued name is unique, so it can run again."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+
+
 def shard_name(index: int, count: int) -> str:
-    """``shard-1-of-2-20261129T0120`` (UTC): unique, so a shard can be run again."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"shard-{index}-of-{count}-{stamp}"
+    """``shard-1-of-2-20261129T012000``."""
+    return f"shard-{index}-of-{count}-{_stamp()}"
 
 
 def shard_commands(
@@ -116,20 +122,29 @@ def assemble_commands(profile: str, data: str | None) -> list[list[str]]:
 def queue_commands(
     params: Mapping[str, Any], profile: str, data: str | None, count: int
 ) -> tuple[list[str], list[list[str]]]:
-    """All ``count`` shards as queued experiments and ``count`` queue workers to run them: the
-    shards' names, and the commands."""
+    """All ``count`` shards as queued experiments and a queue worker for each: the names of
+    the queued experiments, and the commands.
+
+    For the full profile (trainers on one GPU), one more experiment runs the stages that need
+    no trained model (:data:`CPU_STAGES`) on the CPU meanwhile, instead of after the training;
+    the assembly restores them from the run-cache like the shards' runs. On a CPU profile an
+    extra worker would only take cores from the trainers.
+    """
     overrides = profile_overrides(profile, data)
-    names = [shard_name(i, count) for i in range(1, count + 1)]
+    stages = {shard_name(i, count): shard_stages(params, overrides, i, count)
+              for i in range(1, count + 1)}  # fmt: skip
+    if profile == "full":
+        stages[f"cpu-stages-{_stamp()}"] = list(CPU_STAGES)
     queued = [
-        ["dvc", "exp", "run", "--queue", "-n", name, *override_args(overrides),
-         *shard_stages(params, overrides, i, count)]
-        for i, name in enumerate(names, start=1)
-    ]  # fmt: skip
-    start = ["dvc", "queue", "start", "--jobs", str(count)]
+        ["dvc", "exp", "run", "--queue", "-n", name, *override_args(overrides), *targets]
+        for name, targets in stages.items()
+    ]
+    names = list(stages)
+    start = ["dvc", "queue", "start", "--jobs", str(len(names))]
     if "OMP_NUM_THREADS" not in os.environ:
         # The workers' stages inherit this: N trainers with every core each would fight over
         # the cores (a CPU run) rather than share them.
-        start = ["env", f"OMP_NUM_THREADS={threads_per_worker(count)}", *start]
+        start = ["env", f"OMP_NUM_THREADS={threads_per_worker(len(names))}", *start]
     return names, [*queued, start]
 
 
