@@ -13,9 +13,11 @@ Sections, each with the seconds it took; each stops early (and says so) if the b
    data twice, same seed, fp32 then bf16 steps (evaluation fp32 both times): both test
    accuracies and their paired McNemar test on the same test images.
 3. **The full profile's wall time**: each of the grid's runs (params.yaml's grid) priced at its
-   model size's measured rate, 50,000 images × `train.epochs`, plus the start-up measured per
-   run in section 1: an extrapolation, labelled so, for the runs one after another and for
-   ``--workers`` trainers sharing the GPU (as `make shards N=... PROFILE=full` runs them).
+   model size's measured rate (compiled ones where measured and the recipe compiles), 50,000
+   images × `train.epochs`, plus the start-up measured per run in section 1: an extrapolation,
+   labelled so, as [lower, upper] bounds, for the runs one after another and for ``--workers``
+   trainers sharing the GPU (as `make shards N=... PROFILE=full` runs them). A rate includes
+   the evaluation of the 100 test images the timed epoch ends with.
 
 The prepared folder is what the `download` stage writes (``data/prepared``). For a machine that
 cannot reach the mirror, first write a class-balanced subset (10,000 + 2,000 images, ~37 MB):
@@ -161,32 +163,39 @@ def precision_pair(
 def grid_estimate(
     params: dict[str, Any], rates: list[dict[str, Any]], workers: int
 ) -> dict[str, Any]:
-    """Section 3: the full grid priced at the measured rates (extrapolated, not run)."""
+    """Section 3: the full grid priced at the measured rates (extrapolated, not run).
+
+    Each run at its model's nearest measured α, 50,000 images × ``train.epochs``, plus its
+    start-up. Two bounds for ρ < 1: the rate at 32 px (an upper bound on the time: a step
+    bound by kernel launches costs the same at fewer pixels) and that rate scaled by pixels
+    (a lower bound). With ``workers`` trainers sharing the GPU the wall time is at least the
+    larger of a fair share and the longest run, and at most the sequential total (the rates
+    were measured with the GPU to one trainer).
+    """
     measured = {(r["model"], r["width"]): r for r in rates if "images_per_second" in r}
     if not measured:
         return {"skipped": "no rate measured"}
     epochs = params["train"]["epochs"]
-    runs, total, missing = [], 0.0, []
+    upper, lower, longest, priced, missing = 0.0, 0.0, 0.0, [], []
     for run in Grid.from_params(params).runs:
-        # The nearest measured size of the same model (by α), at the run's input side.
         same = [key for key in measured if key[0] == run.model]
         if not same:
             missing.append(run.name)
             continue
         key = min(same, key=lambda k: abs(k[1] - run.width))
-        rate = measured[key]["images_per_second"] * (32 / run.input_size) ** 2
-        seconds = FULL_TRAIN_IMAGES * epochs / rate + measured[key]["startup_s"]
-        runs.append({"run": run.name, "priced_as": f"{key[0]} α {key[1]}", "seconds": seconds})
-        total += seconds
-    longest = max((r["seconds"] for r in runs), default=0.0)
+        rate, startup = measured[key]["images_per_second"], measured[key]["startup_s"]
+        at_full_side = FULL_TRAIN_IMAGES * epochs / rate + startup
+        by_pixels = FULL_TRAIN_IMAGES * epochs / (rate * (32 / run.input_size) ** 2) + startup
+        upper, lower = upper + at_full_side, lower + by_pixels
+        longest = max(longest, by_pixels)
+        priced.append(run.name)
     return {
-        "label": "extrapolated from section 1's rates (ρ < 1 scaled by pixels), not measured",
-        "runs": len(runs),
+        "label": "extrapolated from section 1's rates, not measured",
+        "compiled": bool(rates and rates[0].get("compiled")),
+        "runs": len(priced),
         "not_priced": missing,
-        "one_after_another_s": round(total),
-        # Sharing one GPU, at best the total divides among the workers, at worst the longest
-        # run bounds it.
-        f"{workers}_workers_s": round(max(total / workers, longest)),
+        "one_after_another_s": [round(lower), round(upper)],
+        f"{workers}_workers_s": [round(max(lower / workers, longest)), round(upper)],
     }
 
 
@@ -273,8 +282,12 @@ def main() -> None:
     width = 0.25 if args.toy else 0.5
     report["precision"] = precision_pair(args.data, params, args.epochs, width, budget)
     report["precision_s"] = round(time.perf_counter() - section_start, 1)
-    eager = [r for r in report["throughput"] if not r.get("compiled", False)]
-    report["grid"] = grid_estimate(params, eager, args.workers)
+    # Priced at the rates of the way the profile trains: compiled if it compiles and they were
+    # measured.
+    compiled = [r for r in report["throughput"] if r.get("compiled")]
+    eager = [r for r in report["throughput"] if r.get("compiled") is False]
+    use_compiled = bool(compiled) and bool(recipe(params).compile)
+    report["grid"] = grid_estimate(params, compiled if use_compiled else eager, args.workers)
     report["seconds"] = round(time.perf_counter() - start, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_check.json").write_text(

@@ -117,4 +117,6 @@ def test_gpu_check_runs_at_toy_size_on_the_cpu(prepared: Path, tmp_path: Path) -
     assert {"fp32", "bf16", "mcnemar_p", "bf16_minus_fp32_points"} <= set(pair)
     grid = report["grid"]
     assert grid["label"].startswith("extrapolated") and grid["runs"] > 0
+    low, high = grid["one_after_another_s"]
+    assert 0 < low <= high and grid["4_workers_s"][1] == high
     assert "# GPU check, cpu" in printed and (tmp_path / "gpu_check.md").exists()

@@ -46,8 +46,9 @@ def test_make_repro_without_cuda_stops_before_any_work(
     assert "no CUDA device" in err and "make cpu" in err and "-S train.device=cpu" in err
     assert "33 runs, 40 epochs" in err
     assert not (tmp_path / "logs").exists()  # no attempt recorded: nothing ran
-    # Shards of the full profile are refused the same way; those of the cpu profile are not.
+    # Shards of the full profile are refused the same way, naming their command.
     assert commands.main(["shards", "2"]) == 2
+    assert "`make shards` trains the full grid" in capsys.readouterr().err
 
 
 def test_the_estimate_scales_the_probe_by_each_runs_macs(no_probe: None) -> None:

@@ -46,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = args.command if args.command in PROFILES else args.profile
     try:
-        if profile == "full":  # sized for a GPU: refuse to fall back to the CPU unasked
-            full_profile_check(with_overrides(load_params(), profile_overrides(profile, None)))
+        # Sized for a GPU: what trains the full profile refuses to fall back to the CPU
+        # unasked. An assembly trains nothing the shards left in the run-cache.
+        if profile == "full" and args.command != "assemble":
+            what = "`make repro`" if args.command == "full" else f"`make {args.command}`"
+            params = with_overrides(load_params(), profile_overrides(profile, None))
+            full_profile_check(params, what=what)
         if args.command in PROFILES:
             commands = [pipeline_command(args.command, args.data)]
         elif args.command == "shard":

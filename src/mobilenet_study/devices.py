@@ -27,7 +27,9 @@ def cuda_problem(driver_file: Path = NVIDIA_DRIVER) -> str | None:
     """Why CUDA is not usable here (None if it is): no device, or a driver torch cannot use."""
     if torch.cuda.is_available():
         return None
-    build = f"torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}"
+    if torch.version.cuda is None:
+        return f"a torch build without CUDA (torch {torch.__version__})"
+    build = f"torch {torch.__version__}, built for CUDA {torch.version.cuda}"
     if driver_file.exists():
         first = driver_file.read_text().splitlines()[0] if driver_file.read_text() else ""
         version = next((w for w in first.split() if w[:1].isdigit() and "." in w), "unknown")
@@ -67,8 +69,9 @@ def cpu_hours(runs: Sequence[Run], images_per_run: int, seconds_per_image: float
     return work * images_per_run * seconds_per_image / 3600
 
 
-def full_profile_check(params: Mapping[str, Any], **probe: Any) -> None:
-    """Stop `make repro` before any work where it would train on the CPU without being asked.
+def full_profile_check(params: Mapping[str, Any], what: str = "`make repro`", **probe: Any) -> None:
+    """Stop ``what`` (a command of the full profile) before any work where it would train on
+    the CPU without being asked.
 
     ``train.device: cpu`` in the params is asking; ``auto`` or ``cuda`` without a usable CUDA
     device is a StudyError of one line: what was found, and the two ways on.
@@ -81,7 +84,7 @@ def full_profile_check(params: Mapping[str, Any], **probe: Any) -> None:
     images = (config.train_subset or 50_000) * config.epochs
     hours = cpu_hours(runs, images, probe_seconds_per_image(config.batch_size))
     raise StudyError(
-        f"`make repro` trains the full grid ({len(runs)} runs, {config.epochs} epochs) on CUDA, "
+        f"{what} trains the full grid ({len(runs)} runs, {config.epochs} epochs) on CUDA, "
         f"but this machine has {problem}. Either run `make cpu` (the study sized for a CPU), or "
         f"force the full grid onto this CPU with `dvc exp run -S train.device=cpu` (about "
         f"{hours:,.0f} h, {hours / 24:.1f} days, here: {PROBE_STEPS} timed training steps "

@@ -52,8 +52,9 @@ from mobilenet_study.machine import cpu_model, cpuinfo, speed_flags
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.profiles import PROFILES
 from mobilenet_study.stage import usable_cpus
-from mobilenet_study.study.families import baseline_table
+from mobilenet_study.study.families import baseline_summary, baseline_table
 from mobilenet_study.study.floors import Floor, floors_sentence, floors_table, read_floors
+from mobilenet_study.study.formatting import bullets
 from mobilenet_study.study.report import REPORT_TO_ROOT
 from mobilenet_study.study.table import PairedTests, Predictions
 
@@ -137,7 +138,8 @@ def summary(
     data_label: str,
 ) -> str:
     """What the README shows: what was run, the floors, the headline figure and the
-    V1-against-baseline table (``versus``, made by :func:`.families.baseline_table`)."""
+    V1-against-baseline comparison (``versus``: the report's section, made by
+    :func:`.families.baseline_summary` and :func:`.families.baseline_table`)."""
     cpu = record["machine"]
     return "\n\n".join(
         [
@@ -181,7 +183,8 @@ def publish(profile: str, out_root: Path = RESULTS) -> Path:
     # The copy sits beside its figures: links from reports/ up to the root start here instead.
     report = STUDY_REPORT.read_text().replace(f"]({REPORT_TO_ROOT}/", "](")
     label = read_summary(DATA_METRICS).label
-    readme_block = summary(profile, found, baseline_table(study, tests), record, study, label)
+    versus = "\n\n".join([bullets(baseline_summary(study, tests)), baseline_table(study, tests)])
+    readme_block = summary(profile, found, versus, record, study, label)
     target = out_root / profile
     with atomic_dir(target) as tmp:
         write_text(tmp / "report.md", report)

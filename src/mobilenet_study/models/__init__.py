@@ -15,7 +15,7 @@ used to check the cost against the papers' tables. The resolution multiplier ρ 
 property of the module: global average pooling is adaptive, so ρ is just the input side.
 
 :func:`architecture` and :func:`layer_specs` describe a model without building it; the
-analytic cost (mobilenet_study.cost) reads them, so every table is stated once.
+analytic cost (:mod:`.counting`) reads them, so every table is stated once.
 """
 
 from __future__ import annotations
