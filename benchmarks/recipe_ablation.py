@@ -60,6 +60,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_warmup": {"warmup_epochs": 0},
     "wd_all": {"weight_decay_scope": "all"},
     "wd_x2": {"weight_decay": 1e-3},
+    "wd_half": {"weight_decay": 2.5e-4},
     "bf16": {"precision": "bf16"},  # a speed setting: its accuracy, paired against fp32
     "b512": {"batch_size": 512, "lr_scale": 1.0},  # the old default's batch, at the base's rate
     "b64": {"batch_size": 64, "lr_scale": 0.5},  # half the batch at the same rate per image
