@@ -47,6 +47,7 @@ COLUMNS = (
     "latency_ms_per_image_cpu_iqr",
     "latency_ms_per_image_gpu",
     "latency_ms_per_image_gpu_iqr",
+    "latency_precision",
     "test_images",
     "test_correct",
     "test_accuracy",
@@ -263,6 +264,8 @@ def _run_row(inputs: RunInputs, cost: pd.Series) -> dict[str, Any]:
         "latency_ms_per_image_cpu_iqr": math.nan if on_gpu else iqr,
         "latency_ms_per_image_gpu": latency if on_gpu else math.nan,
         "latency_ms_per_image_gpu_iqr": iqr if on_gpu else math.nan,
+        # The cost stage times the CPU in fp32 and CUDA in the training precision there.
+        "latency_precision": str(cost.get("precision", "fp32")),
         "test_images": len(correct),
         "test_correct": int(correct.sum()),
         # From the predictions, so that the interval and the paired tests see the same count.
