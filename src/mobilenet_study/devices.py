@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobilenet_study.grid import Grid, Run
+from mobilenet_study.grid import BASE_RESOLUTION, Grid, GridPoint, Run
 from mobilenet_study.models import build
-from mobilenet_study.models.counting import analytic_cost
 from mobilenet_study.params import StudyError
+from mobilenet_study.shards import run_work
 from mobilenet_study.training.recipe import TrainParams
 
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
@@ -31,7 +31,7 @@ def cuda_problem(driver_file: Path = NVIDIA_DRIVER) -> str | None:
         return f"a torch build without CUDA (torch {torch.__version__})"
     build = f"torch {torch.__version__}, built for CUDA {torch.version.cuda}"
     if driver_file.exists():
-        first = driver_file.read_text().splitlines()[0] if driver_file.read_text() else ""
+        first = next(iter(driver_file.read_text().splitlines()), "")
         version = next((w for w in first.split() if w[:1].isdigit() and "." in w), "unknown")
         return (
             f"an NVIDIA driver ({version}) that {build} cannot use, most likely too old for "
@@ -64,8 +64,8 @@ def probe_seconds_per_image(batch_size: int, steps: int = PROBE_STEPS) -> float:
 def cpu_hours(runs: Sequence[Run], images_per_run: int, seconds_per_image: float) -> float:
     """The grid's training time on this CPU, scaled from the probe by each run's MACs per
     image (an estimate: small models reach a smaller share of the CPU's peak than the probe)."""
-    probe_macs = analytic_cost(PROBE_MODEL, PROBE_WIDTH, PROBE_SIDE).macs
-    work = sum(analytic_cost(r.model, r.width, r.input_size).macs for r in runs) / probe_macs
+    probe = Run(GridPoint(PROBE_MODEL, PROBE_WIDTH, PROBE_SIDE / BASE_RESOLUTION), 0)
+    work = sum(run_work(run) for run in runs) / run_work(probe)
     return work * images_per_run * seconds_per_image / 3600
 
 
