@@ -8,10 +8,16 @@ from mobilenet_study.grid import Grid, input_size
 from mobilenet_study.params import ParamError
 
 
-def grid_params(seeds: object = (0,), **sweep: object) -> dict:
+def grid_params(seeds: object = (0,), twin: dict | None = None, **sweep: object) -> dict:
     base = {"models": ["mobilenet_v1"], "widths": [0.5, 1.0], "resolutions": [0.5, 1.0]}
+    no_twin = {"models": [], "widths": [1.0], "resolutions": [1.0]}
     reference = {"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]}
-    grid = {"sweep": {**base, **sweep}, "reference": reference, "seeds": list(seeds)}
+    grid = {
+        "sweep": {**base, **sweep},
+        "twin": {**no_twin, **(twin or {})},
+        "reference": reference,
+        "seeds": list(seeds),
+    }
     return {"grid": grid}
 
 
@@ -38,6 +44,19 @@ def test_points_runs_names_and_stages() -> None:
         grid.find("baseline-1.0-1.0")
 
 
+def test_the_twin_block_trains_the_baseline_at_points_of_its_own() -> None:
+    # The cpu profile's shape: V1 over α x ρ, the baseline at ρ = 1 only, in stage train_twin.
+    twin = {"models": ["baseline"], "widths": [0.5, 1.0], "resolutions": [1.0]}
+    params = grid_params(twin=twin)
+    params["grid"]["reference"] = {"models": ["mobilenet_v2"], "widths": [1.0], "resolutions": [1]}
+    grid = Grid.from_params(params)
+    assert [run.stage for run in grid.runs if run.model == "baseline"] == [
+        "train_twin@baseline-0.5-1.0-0",
+        "train_twin@baseline-1.0-1.0-0",
+    ]
+    assert len(grid.runs) == 7 and grid.runs[-1].stage == "train_reference@mobilenet_v2-1.0-1-0"
+
+
 def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
     # DVC renders the YAML value 1 as "1" in `train@mobilenet_v1-1-1.0-0`.
     run = Grid.from_params(grid_params(widths=[1], resolutions=[1.0])).runs[0]
@@ -59,6 +78,24 @@ def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
 def test_bad_grid_names_the_key(sweep: dict, message: str) -> None:
     with pytest.raises(ParamError, match=message):
         Grid.from_params(grid_params(**sweep))
+
+
+@pytest.mark.parametrize(
+    ("twin", "message"),
+    [
+        (
+            {"models": ["mobilenet_v1"]},
+            r"`grid.twin.models\[0\]` is 'mobilenet_v1'; allowed: baseline",
+        ),
+        ({"models": "baseline"}, r"`grid.twin.models` is 'baseline'; expected a list"),
+        ({"widths": []}, r"`grid.twin.widths` is \[\]; expected a non-empty list"),
+        # The reference block's baseline point, trained by two stages.
+        ({"models": ["baseline"]}, "not both"),
+    ],
+)
+def test_bad_twin_block_names_the_key(twin: dict, message: str) -> None:
+    with pytest.raises(ParamError, match=message):
+        Grid.from_params(grid_params(twin=twin))
 
 
 @pytest.mark.parametrize(

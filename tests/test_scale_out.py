@@ -80,7 +80,8 @@ def test_shard_commands_train_one_experiment_then_push_the_run_cache(full_grid: 
     epochs = profiles.QUICK_OVERRIDES["train.epochs"]
     assert "data.source=/data/mirror" in run and f"train.epochs={epochs}" in run
     stages = [arg for arg in run if "@" in arg]
-    assert stages and all(s.startswith(("train@", "train_reference@")) for s in stages)
+    trains = ("train@", "train_twin@", "train_reference@")
+    assert stages and all(s.startswith(trains) for s in stages)
     assert push == ["dvc", "push", "--run-cache"]
     # The quick profile's grid, not the committed one: both shards together are all its runs.
     other = shards.shard_commands(params, "quick", None, 2, 2)[0]

@@ -29,16 +29,20 @@ from .test_train_stage import TINY_GRID, write_image_folder
 GRADCAM_RUNS = ["baseline-0.25-0.5-0", "mobilenet_v1-0.25-0.5-0"]
 TINY_STUDY = {
     **TINY_GRID,
-    # The baseline as the reference row: MobileNet V2's ONNX export alone takes ~16 s here
-    # (tests/test_deploy.py exports V2).
-    "grid.reference.models": ["baseline"],
+    # The baseline at a point of its own (stage train_twin, as in the cpu profile) and no
+    # reference row: MobileNet V2's ONNX export alone takes ~16 s here (tests/test_deploy.py
+    # exports V2).
+    "grid.twin.models": ["baseline"],
+    "grid.twin.widths": [0.125],
+    "grid.twin.resolutions": [0.5],
+    "grid.reference.models": [],
     "cost.warmup": 0,
     "cost.repeats": 3,
     "gradcam.runs": GRADCAM_RUNS,
     "gradcam.images_per_class": 1,
 }
-EXPERIMENT = "reference-wider"
-CHANGE = "grid.reference.widths=[0.375]"  # the reference run at α 0.375 instead of 0.125
+EXPERIMENT = "twin-wider"
+CHANGE = "grid.twin.widths=[0.375]"  # the baseline's own run at α 0.375 instead of 0.125
 POINTS = ["mobilenet_v1-0.25-0.5", "baseline-0.25-0.5", "baseline-0.375-0.5"]
 RUNS = [f"{point}-0" for point in POINTS]
 
@@ -100,7 +104,7 @@ def test_aggregate_builds_the_study(study: PipelineRepo) -> None:
     for name in ("study/accuracy_vs_macs", "study/curves", "study/confusion", "cost/scaling_width"):
         assert f"(../plots/{name}.png)" in text
         assert (path / f"plots/{name}.png").stat().st_size > 1000
-    # The experiment put the reference baseline at α 0.375: a width step, tested.
+    # The experiment put the baseline's own run at α 0.375: a width step, tested.
     assert "baseline at ρ 0.5: α 0.375 → 0.25 cuts MACs" in text and "McNemar" in text
     # Every run deployed: two ONNX files, a summary that passed its check, int8 predictions.
     for run in RUNS:
@@ -135,15 +139,15 @@ def test_a_missing_run_names_its_stage(study: PipelineRepo, tmp_path: Path) -> N
 def test_metrics_diff_and_exp_show_list_only_what_changed(study: PipelineRepo) -> None:
     diff = json.loads(study.dvc("metrics", "diff", "main", EXPERIMENT, "--json").stdout)
     changed = set(diff["metrics/study.json"])
-    # The reference runs went from α 0.125 to 0.375: their headline numbers, and the study's
+    # The twin runs went from α 0.125 to 0.375: their headline numbers, and the study's
     # headline (best run, frontier size) where the new runs move it; nothing else.
-    v2 = {
+    twin = {
         f"baseline-{width}-0.5-0.{field}"
         for width in ("0.125", "0.375")
         for field in ("acc", "acc_ci95", "macs", "params")
     }
     headline = {f"study.{k}" for k in ("best_run", "best_acc", "frontier")}
-    assert v2 <= changed and changed - v2 <= headline
+    assert twin <= changed and changed - twin <= headline
     assert set(diff) == {"metrics/study.json"}  # data and residual did not change
     rows = study.dvc("metrics", "diff", "main", EXPERIMENT).stdout.strip().splitlines()
     assert len(rows) == 1 + len(changed) <= 41  # a header, then one row per changed metric
@@ -154,7 +158,7 @@ def test_metrics_diff_and_exp_show_list_only_what_changed(study: PipelineRepo) -
     # Stage inputs that changed, by content hash: paths in the repository.
     deps = {c for c in columns if (study.path / c).exists()}
     params = [c for c in columns if c.startswith(("grid.", "train.", "data.", "cost."))]
-    assert params == ["grid.reference.widths"]
+    assert params == ["grid.twin.widths"]
     assert set(columns) - meta - deps - set(params) == changed
     assert len(columns) <= 160
 

@@ -1,11 +1,14 @@
 """The study's grid: which (model, width α, resolution ρ) points are profiled, and which runs
 (a point trained with one seed) are trained.
 
-params.yaml `grid:` holds two blocks, each a cross product of models x widths x resolutions:
-``sweep`` (MobileNet V1 and the baseline CNN over every α and ρ) and ``reference`` (MobileNet
-V2 at a few points), and ``seeds``: every point is trained once per seed. dvc.yaml expands
-the same lists with `matrix`, so :attr:`Run.name` is exactly the suffix DVC gives each
-training stage: ``train@mobilenet_v1-0.5-0.75-0`` (model, α, ρ, seed, joined by DVC with "-").
+params.yaml `grid:` holds three blocks, each a cross product of models x widths x resolutions:
+``sweep`` (MobileNet V1, and the baseline CNN at the same points where it is listed there),
+``twin`` (the baseline at points of its own, where the sweep does not list it: the cpu
+profile's baseline at ρ = 1 only; no models in the full profile) and ``reference``
+(MobileNet V2 at a few points), and ``seeds``: every point is trained once per seed.
+dvc.yaml expands the same lists with `matrix`, so :attr:`Run.name` is exactly the suffix DVC
+gives each training stage: ``train@mobilenet_v1-0.5-0.75-0`` (model, α, ρ, seed, joined by
+DVC with "-").
 
 The model names and the widest α are the models' facts (:mod:`mobilenet_study.models`); this
 module only reads them.
@@ -20,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from mobilenet_study import params as p
-from mobilenet_study.models import MAX_WIDTH, MODEL_NAMES
+from mobilenet_study.models import MAX_WIDTH, MODEL_NAMES, TWIN
 
 # CIFAR-10 images are 32x32; ρ scales this side.
 BASE_RESOLUTION = 32
@@ -28,7 +31,7 @@ MIN_INPUT_SIZE = 8
 MAX_RESOLUTION = 4.0
 MAX_SEED = 2**31 - 1
 # Each block of params.yaml `grid:` and the matrix stage of dvc.yaml that trains its points.
-TRAIN_STAGES = {"sweep": "train", "reference": "train_reference"}
+TRAIN_STAGES = {"sweep": "train", "twin": "train_twin", "reference": "train_reference"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ class Run:
 
     @property
     def stage(self) -> str:
-        """The DVC stage that trains it: ``train@<run>`` or ``train_reference@<run>``."""
+        """The DVC stage that trains it: ``train@<run>``, ``train_twin@<run>`` or
+        ``train_reference@<run>``."""
         return f"{TRAIN_STAGES[self.point.block]}@{self.name}"
 
     # The point's fields, for readers of a run.
@@ -151,13 +155,28 @@ class GridBlock:
 
 
 @dataclass(frozen=True)
+class TwinBlock(GridBlock):
+    """The ``twin`` block: the baseline alone, or no model at all (then no run)."""
+
+    models: tuple[str, ...] = p.setting(choices=(TWIN,), empty=True)
+
+
+@dataclass(frozen=True)
+class ReferenceBlock(GridBlock):
+    """The ``reference`` block: any model, or none (a study without a reference row)."""
+
+    models: tuple[str, ...] = p.setting(choices=MODEL_NAMES, empty=True)
+
+
+@dataclass(frozen=True)
 class Grid(p.Section):
     """params.yaml `grid:` — a block per training stage (:data:`TRAIN_STAGES`), and the seeds."""
 
     SECTION = "grid"
 
     sweep: GridBlock
-    reference: GridBlock
+    twin: TwinBlock
+    reference: ReferenceBlock
     seeds: tuple[int, ...] = p.setting(low=0, high=MAX_SEED)
 
     @cached_property

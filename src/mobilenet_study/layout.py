@@ -26,7 +26,8 @@ COST_PLOTS = Path("plots/cost")
 COST_TABLE = COST_PLOTS / "cost.csv"
 SCALING_TABLE = COST_PLOTS / "scaling.csv"
 
-# Stages `train` and `train_reference`: one folder or file per run (:class:`RunPaths`).
+# Stages `train`, `train_twin` and `train_reference`: one folder or file per run
+# (:class:`RunPaths`).
 MODELS = Path("models")
 TRAIN_METRICS = Path("metrics/train")
 TRAIN_CURVES = Path("plots/train")

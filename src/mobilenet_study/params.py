@@ -114,10 +114,10 @@ def as_integer(key: str, value: Any, *, low: int | None = None, high: int | None
     return value
 
 
-def as_list(key: str, value: Any) -> list[Any]:
-    """Check that ``value`` (found at ``key``) is a non-empty list."""
-    if not isinstance(value, list) or not value:
-        raise ParamError(key, value, "expected a non-empty list")
+def as_list(key: str, value: Any, empty: bool = False) -> list[Any]:
+    """Check that ``value`` (found at ``key``) is a list, non-empty unless ``empty``."""
+    if not isinstance(value, list) or not (value or empty):
+        raise ParamError(key, value, "expected a list" if empty else "expected a non-empty list")
     return value
 
 
@@ -163,6 +163,7 @@ class _Setting:
     name: str | None = None
     inline: bool = False
     from_section: bool = True
+    empty: bool = False
 
 
 _METADATA_KEY = "params_setting"
@@ -181,6 +182,7 @@ def setting(
     name: str | None = None,
     inline: bool = False,
     from_section: bool = True,
+    empty: bool = False,
 ) -> Any:
     """A section field with what its key allows, for :func:`read_section`.
 
@@ -191,7 +193,8 @@ def setting(
     - ``low``/``high``/``low_inclusive``: the bounds of a number; ``choices``: the values allowed.
     - ``convert(key, value) -> field value``: replaces the base check, for values the annotation
       cannot describe (a matrix, a list of fixed length, a value kept as written).
-    - For ``tuple[X, ...]``, all of the above apply to each entry, at the key ``key[i]``.
+    - For ``tuple[X, ...]``, all of the above apply to each entry, at the key ``key[i]``;
+      ``empty=True`` allows an empty list.
     - ``default``: the value when the key is absent. ``required=True`` keeps the key required
       in params.yaml all the same: the default then only serves code that builds the dataclass.
     - ``name``: the key in params.yaml, where it differs from the field's name.
@@ -210,6 +213,7 @@ def setting(
             name=name,
             inline=inline,
             from_section=from_section,
+            empty=empty,
         )
     }
     return dataclasses.field(default=default, metadata=metadata)
@@ -306,7 +310,7 @@ def _value(hint: Any, spec: _Setting, key: str, value: Any, params: Mapping[str,
     if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
         entries = [
             _one(args[0], spec, f"{key}[{i}]", entry, params)
-            for i, entry in enumerate(as_list(key, value))
+            for i, entry in enumerate(as_list(key, value, spec.empty))
         ]
         if len(set(entries)) != len(entries):
             raise ParamError(key, entries, "expected distinct values")

@@ -1,10 +1,10 @@
 """The study's table: every trained run joined with its cost, one row per run.
 
 Inputs are what the earlier stages wrote: each run's metrics, DVCLive curves and test
-predictions (stages ``train`` and ``train_reference``), their deployments (stage ``deploy``)
-and the cost stage's table, all where :mod:`mobilenet_study.layout` says. The grid in
-params.yaml says which runs must be there; a missing one is a :class:`StudyError` naming the
-run and the command that makes it.
+predictions (stages ``train``, ``train_twin`` and ``train_reference``), their deployments
+(stage ``deploy``) and the cost stage's table, all where :mod:`mobilenet_study.layout` says.
+The grid in params.yaml says which runs must be there; a missing one is a
+:class:`StudyError` naming the run and the command that makes it.
 """
 
 from __future__ import annotations
