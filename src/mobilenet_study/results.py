@@ -12,9 +12,9 @@ where the next run overwrites them. This command copies one finished run into
 - ``plots/``: the figures, as the report links them;
 - ``params.yaml``: the exact params the run used; ``run.json``: the commit the run ran from, the
   machine, and the wall time of each attempt of the run (from ``logs/<profile>-runs.jsonl``);
-- ``summary.md``: the floors, the accuracy-against-MACs figure and the V1-against-baseline
-  table. For the cpu profile it also replaces README.md's block between
-  :data:`README_START` and :data:`README_END`, so that the README opens with the answer.
+- ``summary.md``: the floors, the accuracy-against-MACs figure, the V1-against-baseline
+  table, and where the wall time went. For the cpu profile it also replaces README.md's block
+  between :data:`README_START` and :data:`README_END`, so that the README opens with the answer.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mobilenet_study.attempts import head_commit, run_log
+from mobilenet_study.attempts import head_commit, recover_killed, run_log
 from mobilenet_study.data.prepared import read_summary
 from mobilenet_study.files import atomic_dir, write_text
 from mobilenet_study.grid import Grid
@@ -49,6 +49,7 @@ from mobilenet_study.layout import (
     RunPaths,
 )
 from mobilenet_study.machine import cpu_model, cpuinfo, speed_flags
+from mobilenet_study.models import MODELS
 from mobilenet_study.params import StudyError, load_params
 from mobilenet_study.profiles import PROFILES
 from mobilenet_study.stage import usable_cpus
@@ -94,13 +95,24 @@ def code_state() -> dict[str, Any]:
     return {"commit": head_commit(), "changed_code": changed}
 
 
+def same_code(commit: str, head: str) -> bool:
+    """Whether ``commit`` and ``head`` hold the same code (:data:`CODE_PATHS`): a commit of
+    documents or results between two attempts leaves the run one run of one code."""
+    if commit == head:
+        return True
+    diff = subprocess.run(["git", "diff", "--quiet", commit, head, "--", *CODE_PATHS])
+    return diff.returncode == 0
+
+
 def attempts(profile: str, commit: str) -> list[dict[str, Any]]:
-    """The recorded attempts of ``profile`` that ran ``commit``'s code."""
+    """The recorded attempts of ``profile`` that ran ``commit``'s code (that commit's, or one
+    whose code is the same), an attempt killed outright included."""
     log = run_log(profile)
     if not log.exists():
         raise StudyError(f"{log} does not exist: run the profile with `make {profile}` first")
+    recover_killed(profile)
     found = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    mine = [attempt for attempt in found if attempt["commit"] == commit]
+    mine = [attempt for attempt in found if same_code(attempt["commit"], commit)]
     if not mine:
         raise StudyError(f"{log} records no run of commit {commit[:12]}: run `make {profile}`")
     return mine
@@ -127,6 +139,34 @@ def hours(seconds: float) -> str:
 def _counts(values: pd.Series) -> str:
     found = sorted({int(v) for v in values})
     return " or ".join(f"{v:,}" for v in found)
+
+
+def budget_text(record: dict[str, Any], study: pd.DataFrame) -> str:
+    """How the run's wall time was spent, and what one seed per point means for reading it."""
+    tries = record["attempts"]
+    walls = " + ".join(hours(a["wall_s"]) for a in tries)
+    per_model = study.groupby("model", sort=False)["train_seconds"].agg(["sum", "count"])
+    spent = "; ".join(
+        f"{MODELS[str(model)].label} {hours(total)} ({count} run{'s' if count > 1 else ''})"
+        for model, total, count in zip(
+            per_model.index, per_model["sum"], per_model["count"].astype(int), strict=True
+        )
+    )
+    rest = record["wall_seconds"] - study["train_seconds"].sum()
+    seeds = study["seed"].nunique()
+    spread = (
+        "each point was trained once, so the intervals cover the sampling of the test images, "
+        "not the spread between trainings: a difference of a point or two at one point needs "
+        "more seeds (`grid.seeds`) before it means anything"
+        if seeds == 1
+        else f"each point was trained with {seeds} seeds (the report gives their spread)"
+    )
+    return (
+        f"**Read with its budget.** {len(tries)} attempt(s), {walls} of wall time (a stopped "
+        f"run resumes where its checkpoints left it). Training took {spent}; the other stages, "
+        f"start-up and compiling included, {hours(max(rest, 0.0))}. And with its spread: "
+        f"{spread}."
+    )
 
 
 def summary(
@@ -157,6 +197,7 @@ def summary(
             versus,
             "**Floors**: " + floors_sentence(found),
             floors_table(found),
+            budget_text(record, study),
         ]
     )
 
