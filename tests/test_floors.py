@@ -100,7 +100,7 @@ def test_floors_by_hand() -> None:
     assert above.p_value == pytest.approx(2 * 0.5**10)
     # The gap, +5 points [2.0, 8.0]: Table 4's 1.1 points below it, WRN-40-2's 3.5 inside.
     interval = tests.compare(above.run_a, above.run_b).interval
-    assert f"[{interval.low * 100:.1f}, {interval.high * 100:.1f}]" in above.measured
+    assert f"[+{interval.low * 100:.1f}, +{interval.high * 100:.1f}]" in above.measured
     assert "1.1 (MobileNet paper Table 4, ImageNet) lies below it" in above.measured
     assert "3.5 (WRN-40-2 on CIFAR-10, deficient-efficient) lies inside it" in above.measured
     alpha = found["α 0.5 → 0.25 (ρ 1)"]
@@ -112,7 +112,7 @@ def test_floors_by_hand() -> None:
     flat = found["ρ 1 → 0.75 (α 1)"]
     assert (flat.only_a, flat.only_b) == (5, 5) and not flat.met and flat.p_value == 1.0
     tie = found["§4.2 at 12.2 M MACs"]
-    assert not tie.met and tie.measured.startswith("within noise")
+    assert not tie.met and tie.measured.startswith("within noise: ")  # the same images right
     answered = found["§4.2 at 3.3 M MACs"]
     assert (answered.run_a, answered.run_b) == ("mobilenet_v1-0.25-1.0-0", "mobilenet_v1-0.5-0.5-0")
     assert answered.met and answered.measured.startswith("shrink width")

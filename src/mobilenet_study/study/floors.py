@@ -13,7 +13,13 @@ import pandas as pd
 
 from mobilenet_study.models import CANDIDATE, TWIN
 from mobilenet_study.study.families import paper_ratios
-from mobilenet_study.study.formatting import accuracy_cell, markdown_table, p_value, pct
+from mobilenet_study.study.formatting import (
+    accuracy_cell,
+    markdown_table,
+    p_value,
+    pct,
+    signed,
+)
 from mobilenet_study.study.stats import ALPHA
 from mobilenet_study.study.table import PairedTests, first_seed_runs, point_label
 
@@ -95,7 +101,7 @@ def _gap_against_literature(floor: Floor, tests: PairedTests) -> Floor:
     for source, gap in converged_gaps():
         where = "inside" if low <= gap <= high else "above" if gap > high else "below"
         readings.append(f"{gap:.1f} ({source}) lies {where} it")
-    measured = f"{floor.measured}; gap 95% interval [{low:.1f}, {high:.1f}] points: " + (
+    measured = f"{floor.measured}; gap 95% interval [{signed(low)}, {signed(high)}] points: " + (
         ", ".join(readings)
     )
     return replace(floor, measured=measured)
@@ -129,7 +135,7 @@ def _matched_macs(first: pd.DataFrame, tests: PairedTests) -> list[Floor]:
     :data:`MATCHED_MACS`), shrink width (run A: narrower, larger ρ) or resolution (run B:
     wider, smaller ρ)? Answered where the paired test separates them; the runs' places on
     V1's accuracy-against-MACs frontier are said."""
-    v1 = first[first["model"] == CANDIDATE]
+    v1 = first[first["model"] == CANDIDATE].sort_values("macs_measured", ascending=False)
     found = []
     for _, narrow in v1.iterrows():
         for _, wide in v1.iterrows():
@@ -151,12 +157,13 @@ def _matched_macs(first: pd.DataFrame, tests: PairedTests) -> list[Floor]:
                 tests,
                 either_way=True,
             )
-            ahead = wide["test_accuracy"] > narrow["test_accuracy"]
-            answer = "shrink resolution" if ahead else "shrink width"
+            gain = wide["test_accuracy"] - narrow["test_accuracy"]
+            answer = "shrink resolution" if gain > 0 else "shrink width" if gain < 0 else "a tie"
             frontier = [
                 f"{r['run']} {'on' if r['model_frontier'] else 'off'}" for r in (narrow, wide)
             ]
-            verdict = answer if floor.met else f"within noise (ahead: {answer})"
+            leaning = f" (ahead: {answer})" if gain else ""
+            verdict = answer if floor.met else f"within noise{leaning}"
             found.append(
                 replace(
                     floor,
