@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mobilenet_study import attempts
+from mobilenet_study.params import StudyError
 
 
 def _recorded(root: Path) -> list[dict]:
@@ -28,7 +31,8 @@ def test_a_finished_attempt_is_one_line_and_leaves_no_live_file(
     assert attempts.timed_run("quick", [["false"], ["true"]]) == 1  # stops at the failure
     first, second = _recorded(tmp_path)
     assert (first["status"], second["status"]) == (0, 1)
-    assert second["commands"] == ["false", "true"] and first["wall_s"] >= 0
+    assert second["commands"] == ["false", "true"] and first["commit"] == "unknown"  # no git
+    assert first["started"] <= first["ended"] and "pid" not in first
     assert not attempts.live_attempt("quick", tmp_path).exists()
 
 
@@ -63,3 +67,29 @@ def test_a_torn_live_file_is_dropped_not_recorded(tmp_path: Path) -> None:
     live.write_text('{"started": "2026-')
     assert attempts.recover_killed("quick", tmp_path) is None
     assert not live.exists() and not attempts.run_log("quick", tmp_path).exists()
+
+
+def _live(root: Path, **fields: object) -> Path:
+    live = attempts.live_attempt("quick", root)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    base = {"started": now.isoformat(), "ended": now.isoformat(), "wall_s": 5.0, "commit": "c"}
+    live.write_text(json.dumps({**base, **fields}))
+    return live
+
+
+def test_an_attempt_still_running_is_not_taken_for_killed(tmp_path: Path) -> None:
+    # This very process, on this machine: running. `make results` or a second `make quick`
+    # stop with one line rather than record half an attempt.
+    live = _live(tmp_path, pid=os.getpid(), host=socket.gethostname())
+    with pytest.raises(StudyError, match=f"running \\(process {os.getpid()}"):
+        attempts.recover_killed("quick", tmp_path)
+    assert live.exists() and not attempts.run_log("quick", tmp_path).exists()
+    # Another machine sharing the folder: running while it rewrites the file, killed after.
+    _live(tmp_path, pid=1, host="elsewhere")
+    with pytest.raises(StudyError):
+        attempts.recover_killed("quick", tmp_path)
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    _live(tmp_path, pid=1, host="elsewhere", ended=long_ago.isoformat())
+    killed = attempts.recover_killed("quick", tmp_path)
+    assert killed is not None and killed["status"] == "killed" and "host" not in killed

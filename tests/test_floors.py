@@ -91,8 +91,8 @@ def test_floors_by_hand() -> None:
         "α 1 → 0.5 (ρ 1)",
         "ρ 0.75 → 0.5 (α 1)",
         "ρ 1 → 0.75 (α 1)",
-        "§4.2 at 12.2 M MACs",
-        "§4.2 at 3.3 M MACs",
+        "§4.2 α 0.5 ρ 1 or α 1 ρ 0.5",
+        "§4.2 α 0.25 ρ 1 or α 0.5 ρ 0.5",
     ]
     assert found["V1 accuracy"].met and "90.0%" in found["V1 accuracy"].measured
     above = found["baseline above V1"]
@@ -111,9 +111,9 @@ def test_floors_by_hand() -> None:
     assert (rho.only_a, rho.only_b) == (5, 45) and rho.met
     flat = found["ρ 1 → 0.75 (α 1)"]
     assert (flat.only_a, flat.only_b) == (5, 5) and not flat.met and flat.p_value == 1.0
-    tie = found["§4.2 at 12.2 M MACs"]
+    tie = found["§4.2 α 0.5 ρ 1 or α 1 ρ 0.5"]
     assert not tie.met and tie.measured.startswith("within noise: ")  # the same images right
-    answered = found["§4.2 at 3.3 M MACs"]
+    answered = found["§4.2 α 0.25 ρ 1 or α 0.5 ρ 0.5"]
     assert (answered.run_a, answered.run_b) == ("mobilenet_v1-0.25-1.0-0", "mobilenet_v1-0.5-0.5-0")
     assert answered.met and answered.measured.startswith("shrink width")
     assert "mobilenet_v1-0.25-1.0-0 on, mobilenet_v1-0.5-0.5-0 off" in answered.measured

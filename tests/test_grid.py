@@ -72,7 +72,10 @@ def test_whole_numbers_keep_the_name_dvc_gives_them() -> None:
         ({"resolutions": [0.2]}, r"`grid.sweep.resolutions\[0\]` is 0.2.*>= 8 pixels"),
         ({"models": ["resnet"]}, r"`grid.sweep.models\[0\]` is 'resnet'; allowed: mobilenet_v1"),
         ({"models": []}, r"`grid.sweep.models` is \[\]; expected a non-empty list"),
-        ({"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]}, "not both"),
+        (
+            {"models": ["baseline"], "widths": [1.0], "resolutions": [1.0]},
+            "one block of grid.sweep, grid.twin, grid.reference",
+        ),
     ],
 )
 def test_bad_grid_names_the_key(sweep: dict, message: str) -> None:
@@ -90,7 +93,7 @@ def test_bad_grid_names_the_key(sweep: dict, message: str) -> None:
         ({"models": "baseline"}, r"`grid.twin.models` is 'baseline'; expected a list"),
         ({"widths": []}, r"`grid.twin.widths` is \[\]; expected a non-empty list"),
         # The reference block's baseline point, trained by two stages.
-        ({"models": ["baseline"]}, "not both"),
+        ({"models": ["baseline"]}, "one block of grid.sweep, grid.twin"),
     ],
 )
 def test_bad_twin_block_names_the_key(twin: dict, message: str) -> None:

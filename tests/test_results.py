@@ -104,5 +104,8 @@ def test_the_budget_says_where_the_time_went() -> None:
     text = results.budget_text(record, study)
     assert "2 attempt(s), 2 h 00 min + 1 h 30 min of wall time" in text
     assert "MobileNet V1 1 h 00 min (2 runs); baseline CNN 1 h 30 min (1 run)" in text
-    assert "the other stages, start-up and compiling included, 1 h 00 min" in text
+    assert "the other stages, start-up, compiling and training redone after a stop, 1 h 00" in text
     assert "trained once" in text
+    # Runs restored from the run-cache: more training than wall time, not a negative rest.
+    restored = results.budget_text({**record, "wall_seconds": 600.0}, study)
+    assert "restored from DVC's run-cache" in restored and "−" not in restored

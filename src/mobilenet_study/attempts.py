@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shlex
+import socket
 import subprocess
 import threading
 import time
@@ -17,6 +19,7 @@ from typing import Any
 
 from mobilenet_study.files import write_text
 from mobilenet_study.layout import RUN_LOGS
+from mobilenet_study.params import StudyError
 from mobilenet_study.status import Monitor
 
 
@@ -56,19 +59,46 @@ def _append(log: Path, attempt: Mapping[str, Any]) -> None:
         file.write(json.dumps(attempt) + "\n")
 
 
+def _alive(live: Mapping[str, Any]) -> bool:
+    """Whether the attempt that wrote ``live`` still runs: its process, on this machine; on
+    another machine sharing the folder, a rewrite within the last five minutes."""
+    if live.get("host") == socket.gethostname():
+        try:
+            os.kill(int(live["pid"]), 0)
+        except (ProcessLookupError, KeyError, ValueError, TypeError):
+            return False
+        except PermissionError:  # someone else's process
+            return True
+        return True
+    try:
+        beat = datetime.datetime.fromisoformat(str(live["ended"]))
+    except (KeyError, ValueError):
+        return False
+    return datetime.datetime.now(datetime.timezone.utc) - beat < datetime.timedelta(minutes=5)
+
+
 def recover_killed(profile: str, root: str | Path = ".") -> dict[str, Any] | None:
-    """An attempt that left its live file behind was killed: record it (status "killed",
-    its wall time up to its last rewrite) and return it; None when there was none."""
-    live = live_attempt(profile, root)
-    if not live.exists():
+    """An attempt that left its live file behind and no longer runs was killed: record it
+    (status "killed", its wall time up to its last rewrite) and return it; None when there was
+    none. An attempt still running is a :class:`StudyError`: one attempt at a time."""
+    path = live_attempt(profile, root)
+    if not path.exists():
         return None
     try:
-        attempt = {**json.loads(live.read_text()), "status": "killed"}
-    except (json.JSONDecodeError, TypeError):
-        attempt = None  # killed while rewriting it: nothing trustworthy to record
-    if attempt is not None:
+        live = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        live = None  # killed while rewriting it: nothing trustworthy to record
+    if isinstance(live, dict) and _alive(live):
+        raise StudyError(
+            f"the {profile} profile is running (process {live.get('pid')} on "
+            f"{live.get('host')}, {path}): wait for it, or stop it first"
+        )
+    attempt = None
+    if isinstance(live, dict):
+        attempt = {k: v for k, v in live.items() if k not in ("pid", "host")}
+        attempt["status"] = "killed"
         _append(run_log(profile, root), attempt)
-    live.unlink()
+    path.unlink()
     return attempt
 
 
@@ -82,7 +112,10 @@ class _Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         wall_s = round(time.perf_counter() - self.clock, 1)
-        write_text(self.path, json.dumps({**self.attempt, "ended": _now(), "wall_s": wall_s}))
+        live = {**self.attempt, "ended": _now(), "wall_s": wall_s}
+        write_text(
+            self.path, json.dumps({**live, "pid": os.getpid(), "host": socket.gethostname()})
+        )
 
     def run(self) -> None:
         while not self.stopped.wait(self.every_s):
@@ -119,6 +152,11 @@ def timed_run(
     status: int | str = "interrupted"  # unless the commands return
     try:
         status = run_commands(commands)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        status = f"error: {type(err).__name__}"
+        raise
     finally:
         if monitor is not None:
             monitor.stop()

@@ -73,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     is_profile = args.command in PROFILES
     if is_profile:
         params = with_overrides(load_params(), profile_overrides(args.command, args.data))
-        status = timed_run(args.command, commands, params)
+        try:
+            status = timed_run(args.command, commands, params)
+        except StudyError as err:  # an attempt of this profile already running
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     else:
         status = run_commands(commands)
     if status == 0 and args.command == "shards":

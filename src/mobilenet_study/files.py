@@ -18,9 +18,14 @@ def _umask() -> int:
     return mask
 
 
+# Read once: reading it means setting it, and a thread writing a file (a profile's live
+# attempt) must not leave a subprocess started meanwhile with umask 0.
+UMASK = _umask()
+
+
 def _publish_mode(path: Path, *, directory: bool) -> None:
     """mkstemp/mkdtemp create private (0600/0700) entries; give outputs the usual mode."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
 
 
 @contextmanager

@@ -196,7 +196,10 @@ class Grid(p.Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise p.ParamError(
-                key, duplicates, "a point may appear in grid.sweep or grid.reference, not both"
+                key,
+                duplicates,
+                "a point may appear in one block of "
+                + ", ".join(f"grid.{block}" for block in TRAIN_STAGES),
             )
         return self
 

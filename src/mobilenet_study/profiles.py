@@ -67,8 +67,9 @@ QUICK_OVERRIDES: dict[str, Any] = {
 # much as all of V1's; V2 at α 0.5, ρ 0.5 (about V1's MACs at α 0.5, ρ 0.75, and cheap: at
 # α 1, ρ 0.5 an epoch took longer than V1's at α = ρ = 1). params.yaml's recipe at 10 epochs,
 # its warm-up the same 30% share: V1 at α = ρ = 1 then ends 2.4 points below its 20-epoch
-# accuracy (benchmarks/results/convergence-2026-12-06-xeon.jsonl), and the 13 runs fit about
-# 4 hours on an AVX-512 2-core machine (docs/performance.md has the measured run).
+# accuracy (83.84% against 86.19%, benchmarks/results/convergence-2026-12-0{3,6}-xeon.jsonl),
+# and the 13 runs fit about 4 hours on an AVX-512 2-core machine (the measured run's time:
+# results/cpu/run.json).
 CPU_OVERRIDES: dict[str, Any] = {
     "grid.sweep.models": ["mobilenet_v1"],
     "grid.sweep.widths": [0.25, 0.5, 1.0],

@@ -96,21 +96,25 @@ def code_state() -> dict[str, Any]:
 
 
 def same_code(commit: str, head: str) -> bool:
-    """Whether ``commit`` and ``head`` hold the same code (:data:`CODE_PATHS`): a commit of
-    documents or results between two attempts leaves the run one run of one code."""
+    """Whether ``commit`` and ``head`` hold the same code and params (:data:`CODE_PATHS`,
+    params.yaml): a commit of documents or results between two attempts leaves the run one
+    run of one code. A commit git does not know counts as different code."""
     if commit == head:
         return True
-    diff = subprocess.run(["git", "diff", "--quiet", commit, head, "--", *CODE_PATHS])
+    paths = [*CODE_PATHS, "params.yaml"]
+    diff = subprocess.run(
+        ["git", "diff", "--quiet", commit, head, "--", *paths], capture_output=True
+    )
     return diff.returncode == 0
 
 
 def attempts(profile: str, commit: str) -> list[dict[str, Any]]:
     """The recorded attempts of ``profile`` that ran ``commit``'s code (that commit's, or one
     whose code is the same), an attempt killed outright included."""
+    recover_killed(profile)  # a killed attempt is recorded; a running one stops us here
     log = run_log(profile)
     if not log.exists():
         raise StudyError(f"{log} does not exist: run the profile with `make {profile}` first")
-    recover_killed(profile)
     found = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     mine = [attempt for attempt in found if same_code(attempt["commit"], commit)]
     if not mine:
@@ -161,11 +165,16 @@ def budget_text(record: dict[str, Any], study: pd.DataFrame) -> str:
         if seeds == 1
         else f"each point was trained with {seeds} seeds (the report gives their spread)"
     )
+    others = (
+        f"the other stages, start-up, compiling and training redone after a stop, {hours(rest)}"
+        if rest >= 0
+        else "more than the attempts' wall time: runs were restored from DVC's run-cache, "
+        "trained by an earlier run"
+    )
     return (
         f"**Read with its budget.** {len(tries)} attempt(s), {walls} of wall time (a stopped "
-        f"run resumes where its checkpoints left it). Training took {spent}; the other stages, "
-        f"start-up and compiling included, {hours(max(rest, 0.0))}. And with its spread: "
-        f"{spread}."
+        f"run resumes where its checkpoints left it). Training took {spent}; {others}. And "
+        f"with its spread: {spread}."
     )
 
 
