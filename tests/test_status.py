@@ -12,7 +12,7 @@ import pytest
 from mobilenet_study.layout import RunPaths
 from mobilenet_study.params import load_params
 from mobilenet_study.profiles import with_overrides
-from mobilenet_study.status import Monitor, grid_status, summary_line
+from mobilenet_study.status import Monitor, fit_pace, grid_status, summary_line
 from mobilenet_study.training.recipe import TrainParams, recipe_fingerprint
 
 from .conftest import REPO_ROOT
@@ -69,10 +69,39 @@ def test_done_running_stopped_and_to_do(tmp_path: Path, params: dict) -> None:
     assert {r.run.name: r.state for r in status.runs}["mobilenet_v1-0.5-1.0-0"] == "running"
     line = summary_line(status, elapsed=700.0)
     assert line.startswith("1/3 runs done, 1 running;") and "elapsed 0:11:40" in line
-    # At the MAC rate measured so far: the work left over the work done, times 700 s.
-    rate = status.work_done / 700.0
-    expected = (status.work_total - status.work_done) / rate
-    assert status.seconds_left() == pytest.approx(expected)
+
+
+def test_the_eta_follows_a_power_of_the_macs_fitted_on_the_runs_so_far(
+    tmp_path: Path, params: dict
+) -> None:
+    # Runs that train at exactly 2 µs x MACs ** 0.45 seconds per image: one done, one 3/8
+    # through (1.5 of 4 epochs); V2, not started, must then take its images at that pace.
+    config = TrainParams.from_params(params)
+    images = 50_000 // 100 * 100 * 4
+    runs = {r.run.name: r for r in grid_status(params, tmp_path).runs}
+
+    def seconds(name: str, fraction: float) -> float:
+        return fraction * images * 2e-6 * runs[name].macs ** 0.45
+
+    done = RunPaths.for_run("mobilenet_v1-0.25-1.0-0", tmp_path)
+    done.metrics.parent.mkdir(parents=True)
+    fields = {"recipe": recipe_fingerprint(config), "test_accuracy": 0.5}
+    done.metrics.write_text(
+        json.dumps({**fields, "train_seconds": seconds("mobilenet_v1-0.25-1.0-0", 1.0)})
+    )
+    running = RunPaths.for_run("mobilenet_v1-0.5-1.0-0", tmp_path)
+    spent = seconds("mobilenet_v1-0.5-1.0-0", 1.5 / 4)
+    _progress(running.progress, 1, 250, elapsed=spent, age_s=0)
+    status = grid_status(params, tmp_path)
+    v2 = seconds("mobilenet_v2-0.5-0.5-0", 1.0)
+    running_left = spent / (1.5 / 4) * (1 - 1.5 / 4)  # at its own pace
+    assert status.seconds_left() == pytest.approx(running_left + v2, rel=1e-6)
+    share = 100 * status.seconds_spent / (status.seconds_spent + running_left + v2)
+    assert f"({share:.0f}% of the training time)" in summary_line(status)
+    # The fit found the scale and the power it was given.
+    pace = fit_pace([r for r in status.runs if r.measured])
+    assert pace is not None and pace.scale == pytest.approx(2e-6)
+    assert pace.power == pytest.approx(0.45) and pace.factor["mobilenet_v1"] == pytest.approx(1)
 
 
 def test_nothing_measured_has_no_eta(tmp_path: Path, params: dict) -> None:

@@ -8,9 +8,13 @@ epoch and step of its progress file, and whether that file is still being update
 do; then how much work is left and, at the pace measured so far, how long it will take. The
 same summary is printed as a progress line while a profile runs (:class:`Monitor`).
 
-Work is counted in multiply-accumulates: each run's MACs per image × images × epochs. The
-estimate assumes every run trains at the MAC rate of the runs measured so far, which is rough
-(the baseline's dense convs train at about twice MobileNet's share of the CPU's peak).
+The time left is estimated from the pace measured so far: a run in progress finishes at its
+own pace; a run still to do takes, per training image, ``scale * MACs ** power``, fitted by
+least squares in log-log on the runs measured so far, times its model's factor (how that
+model's measured runs sit against the fit). A power well below 1 is what these CPUs show: the
+smallest models train far slower than their MACs say (per-layer overheads), the largest use
+the cores best; the measured grid epochs fit about 0.45. Until two runs of different MACs are
+measured, the estimate is unknown.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mobilenet_study.grid import Grid, Run
 from mobilenet_study.layout import RunPaths
@@ -42,11 +48,48 @@ STALE_S = 120.0  # a progress file not rewritten for this long belongs to a stop
 class RunStatus:
     run: Run
     state: str  # done, running, stopped, to do
-    work: float  # MACs of its whole training
-    fraction: float  # of that work done
+    macs: float  # per image, at the run's input size
+    images: float  # training images over all its epochs
+    fraction: float  # of its training done
     seconds: float  # spent on it so far (a finished run: its training time)
     progress: RunProgress | None
     accuracy: float | None  # test accuracy at the last epoch, when done
+
+    @property
+    def measured(self) -> bool:
+        return self.fraction > 0 and self.seconds > 0
+
+    @property
+    def seconds_per_image(self) -> float:
+        return self.seconds / (self.fraction * self.images)
+
+
+@dataclass(frozen=True)
+class PaceModel:
+    """Seconds per training image: ``scale * MACs ** power * factor[model]``."""
+
+    scale: float
+    power: float
+    factor: Mapping[str, float]
+
+    def seconds_per_image(self, model: str, macs: float) -> float:
+        return self.scale * macs**self.power * self.factor.get(model, 1.0)
+
+
+def fit_pace(measured: Sequence[RunStatus]) -> PaceModel | None:
+    """The pace model fitted on ``measured`` runs; None before two runs of different MACs."""
+    x = np.log([r.macs for r in measured])
+    y = np.log([r.seconds_per_image for r in measured])
+    if len(set(x.tolist())) < 2:
+        return None
+    power, log_scale = np.polyfit(x, y, 1)
+    power = float(np.clip(power, 0.0, 1.0))  # noise aside, time grows with MACs, at most as fast
+    log_scale = float(np.mean(y - power * x))
+    residuals: dict[str, list[float]] = {}
+    for r, xi, yi in zip(measured, x, y, strict=True):
+        residuals.setdefault(r.run.model, []).append(float(yi - log_scale - power * xi))
+    factor = {m: float(np.exp(np.mean(v))) for m, v in residuals.items()}
+    return PaceModel(float(np.exp(log_scale)), power, factor)
 
 
 @dataclass(frozen=True)
@@ -54,20 +97,24 @@ class GridStatus:
     runs: tuple[RunStatus, ...]
 
     @property
-    def work_done(self) -> float:
-        return sum(r.work * r.fraction for r in self.runs)
-
-    @property
-    def work_total(self) -> float:
-        return sum(r.work for r in self.runs)
+    def seconds_spent(self) -> float:
+        return sum(r.seconds for r in self.runs)
 
     def seconds_left(self) -> float | None:
-        """The rest at the MAC rate measured so far; None before any measurement."""
-        measured = [r for r in self.runs if r.fraction > 0 and r.seconds > 0]
-        if not measured:
-            return None
-        rate = sum(r.work * r.fraction for r in measured) / sum(r.seconds for r in measured)
-        return (self.work_total - self.work_done) / rate
+        """The rest at the pace measured so far (see the module's docstring); None before two
+        runs of different MACs were measured, or when every run is done."""
+        pace = fit_pace([r for r in self.runs if r.measured])
+        if pace is None:
+            return 0.0 if all(r.state == "done" for r in self.runs) else None
+        left = 0.0
+        for r in self.runs:
+            if r.state == "done":
+                continue
+            if r.measured:  # its own pace
+                left += r.seconds / r.fraction * (1 - r.fraction)
+            else:
+                left += r.images * pace.seconds_per_image(r.run.model, r.macs)
+        return left
 
     def count(self, state: str) -> int:
         return sum(r.state == state for r in self.runs)
@@ -81,19 +128,20 @@ def _train_images(config: TrainParams) -> int:
 
 def run_status(run: Run, config: TrainParams, root: Path, now: float) -> RunStatus:
     paths = RunPaths.for_run(run.name, root)
-    macs = analytic_cost(run.model, run.width, run.input_size).macs
-    work = float(macs) * _train_images(config) * config.epochs
+    macs = float(analytic_cost(run.model, run.width, run.input_size).macs)
+    images = float(_train_images(config) * config.epochs)
     metrics = _read_json(paths.metrics)
     if metrics is not None and metrics.get("recipe") == recipe_fingerprint(config):
         seconds = float(metrics.get("train_seconds", 0.0))
-        return RunStatus(run, "done", work, 1.0, seconds, None, metrics.get("test_accuracy"))
+        accuracy = metrics.get("test_accuracy")
+        return RunStatus(run, "done", macs, images, 1.0, seconds, None, accuracy)
     progress = read_progress(paths.progress)
     if progress is None:
-        return RunStatus(run, "to do", work, 0.0, 0.0, None, None)
+        return RunStatus(run, "to do", macs, images, 0.0, 0.0, None, None)
     fresh = now - paths.progress.stat().st_mtime < STALE_S
     return RunStatus(
-        run, "running" if fresh else "stopped", work, progress.fraction, progress.elapsed_s,
-        progress, None,
+        run, "running" if fresh else "stopped", macs, images, progress.fraction,
+        progress.elapsed_s, progress, None,
     )  # fmt: skip
 
 
@@ -117,16 +165,20 @@ def clock(seconds: float | None) -> str:
 
 
 def summary_line(status: GridStatus, elapsed: float | None = None) -> str:
-    """``12/19 runs done, 1 running; 41% of the work; elapsed 0:31:10; ETA 0:44:02``."""
+    """``12/19 runs done, 1 running; elapsed 0:31:10; ETA 0:44:02 (59% of the time)``."""
     parts = [f"{status.count('done')}/{len(status.runs)} runs done"]
     for state in ("running", "stopped"):
         if status.count(state):
             parts[-1] += f", {status.count(state)} {state}"
-    parts.append(f"{100 * status.work_done / max(status.work_total, 1):.0f}% of the work")
     if elapsed is not None:
         parts.append(f"elapsed {clock(elapsed)}")
     left = status.seconds_left()
-    parts.append(f"ETA {clock(left)} at the pace so far" if left is not None else "ETA unknown")
+    if left is None:
+        parts.append("ETA unknown until two runs of different sizes are measured")
+    else:
+        spent = status.seconds_spent
+        share = 100 * spent / (spent + left) if spent + left > 0 else 100.0
+        parts.append(f"ETA {clock(left)} at the pace so far ({share:.0f}% of the training time)")
     return "; ".join(parts)
 
 
