@@ -149,12 +149,10 @@ def timed_run(
     monitor = Monitor(params) if params is not None else None
     if monitor is not None:
         monitor.start()
-    status: int | str = "interrupted"  # unless the commands return
+    status: int | str = "interrupted"  # Ctrl-C; else what the commands return, or their error
     try:
         status = run_commands(commands)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as err:
+    except Exception as err:
         status = f"error: {type(err).__name__}"
         raise
     finally:
