@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from mobilenet_study.grid import RESOLUTION, WIDTH, Multiplier
 from mobilenet_study.models import CANDIDATE, TWIN
 from mobilenet_study.study.families import paper_ratios
 from mobilenet_study.study.formatting import (
@@ -107,21 +108,19 @@ def _gap_against_literature(floor: Floor, tests: PairedTests) -> Floor:
     return replace(floor, measured=measured)
 
 
-def _steps(
-    first: pd.DataFrame, tests: PairedTests, axis: str, fixed: str, at: float
-) -> list[Floor]:
-    """Each step down ``axis`` (width or resolution) at ``fixed`` = ``at``: the smaller
-    multiplier (run A) below the larger (run B), with its paired test."""
-    symbol, fixed_symbol = ("α", "ρ") if axis == "width" else ("ρ", "α")
-    v1 = first[(first["model"] == CANDIDATE) & np.isclose(first[fixed], at)]
-    rows = [row for _, row in v1.sort_values(axis).iterrows()]
+def _steps(first: pd.DataFrame, tests: PairedTests, along: Multiplier, at: float) -> list[Floor]:
+    """Each step down ``along`` with the other multiplier at ``at``: the smaller multiplier
+    (run A) below the larger (run B), with its paired test."""
+    v1 = first[(first["model"] == CANDIDATE) & np.isclose(first[along.other], at)]
+    rows = [row for _, row in v1.sort_values(along.name).iterrows()]
+    held = f"{along.other_symbol} {at:g}"
     found = []
     for small, large in itertools.pairwise(rows):
-        step = f"{symbol} {large[axis]:g} → {small[axis]:g}"
+        step = f"{along.symbol} {large[along.name]:g} → {small[along.name]:g}"
         found.append(
             _compared(
-                f"{step} ({fixed_symbol} {at:g})",
-                f"V1 at {fixed_symbol} {at:g} loses accuracy from {step}, McNemar p < {ALPHA:.2f}",
+                f"{step} ({held})",
+                f"V1 at {held} loses accuracy from {step}, McNemar p < {ALPHA:.2f}",
                 small,
                 large,
                 tests,
@@ -217,8 +216,8 @@ def floors(table: pd.DataFrame, tests: PairedTests) -> list[Floor]:
             tests,
         )
         found.append(_gap_against_literature(above, tests))
-    found += _steps(first, tests, "width", "resolution", top_r)
-    found += _steps(first, tests, "resolution", "width", top_w)
+    found += _steps(first, tests, WIDTH, top_r)
+    found += _steps(first, tests, RESOLUTION, top_w)
     found += _matched_macs(first, tests)
     return found
 
