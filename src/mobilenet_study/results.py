@@ -196,8 +196,8 @@ def summary(
             f"`{record['commit'][:12]}`) on {cpu['cpus']} cores ({cpu['cpu']}) in "
             f"{hours(record['wall_seconds'])} wall time: every run trained for "
             f"{_counts(study['epochs'])} epoch(s) on {_counts(study['train_images'])} "
-            f"training images and tested on {_counts(study['test_images'])} test images of "
-            f"CIFAR-10 ({data_label}). Full report: "
+            f"training images per epoch and tested on {_counts(study['test_images'])} test "
+            f"images of CIFAR-10 ({data_label}). Full report: "
             f"[results/{profile}/report.md](results/{profile}/report.md); the theory "
             f"questions answered by experiment in the same run: "
             f"[results/{profile}/theory.pdf](results/{profile}/theory.pdf).",
