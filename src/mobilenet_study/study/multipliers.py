@@ -43,7 +43,7 @@ def multiplier_changes(table: pd.DataFrame, axis: str) -> list[Change]:
     multiplier held at 1 where possible (else at the value with the most trained points);
     first-seed runs only."""
     table = first_seed_runs(table)
-    other = "resolution" if axis == "width" else "width"
+    other = multiplier(axis).other
     changes = []
     for model, rows in table.groupby("model", sort=False):
         counts = rows.groupby(other)[axis].nunique()
